@@ -1,0 +1,78 @@
+// The API layer's shared pieces: the services every handler may use (built once by app/), the
+// per-request context, and the one place a Status becomes problem+json.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/status.h"
+#include "domain/common.h"
+#include "domain/identity.h"
+#include "http/message.h"
+#include "http/metrics.h"
+#include "http/problem.h"
+#include "http/rate_limiter.h"
+#include "http/router.h"
+#include "store/store.h"
+
+namespace learnwire::api {
+
+// Long-lived collaborators, owned by app/. Thread-safe.
+struct Services {
+  store::Store* store = nullptr;
+  const core::Clock* clock = nullptr;
+  core::IdGenerator* ids = nullptr;
+  http::Metrics* metrics = nullptr;
+  http::RateLimiter* rate_limiter = nullptr;
+  http::FailureCounter* auth_failures = nullptr;
+  std::string cursor_key;       // HMAC key for list cursors (per installation)
+  std::string openapi_json;     // the document served at /openapi.json
+  std::string docs_root;        // folder holding swagger-ui-dist's files
+  std::function<bool()> ready;  // extra readiness (worker loop); null = always
+};
+
+http::Response ProblemFor(const core::Status& status, const http::Request* req);
+
+// What a handler knows about the request once it passed auth and body parsing.
+struct RequestContext {
+  http::Request& req;
+  const Services& services;
+  std::optional<domain::ApiKey> key;  // the authenticated credential
+  boost::json::value body;            // parsed JSON ({} when no body)
+
+  struct Idempotency* idempotency = nullptr;  // set while an Idempotency-Key is being served
+
+  const std::string& org() const { return key->organization_id; }
+  // Runs a write transaction whose function builds the response; an error Status becomes
+  // problem+json. With an Idempotency-Key the response is stored in the same transaction.
+  http::Response Commit(const std::function<core::Result<http::Response>(store::Tx&)>& fn);
+  // The same for reads.
+  http::Response Query(const std::function<core::Result<http::Response>(store::Tx&)>& fn);
+  http::Response Fail(const core::Status& status) const { return ProblemFor(status, &req); }
+  domain::WriteContext Write() const;
+  int64_t Now() const { return core::ToUnixMs(services.clock->Now()); }
+};
+
+using Handler = std::function<http::Response(RequestContext&)>;
+
+enum class Access { kPublic, kRead, kWrite, kWebhooks, kAdmin, kWebhooksOrRead };
+
+// Registers a route whose handler gets auth, scope, rate limit, body parsing and idempotency
+// (POST with Idempotency-Key) applied first, in the order API.md lists.
+void Route(http::Router& router, const Services& services, const std::string& method,
+           const std::string& pattern, Access access, Handler handler);
+
+// The one mapping from Status to problem+json. A 5xx is logged in full with the request id and
+// answered with the id only.
+http::Response ProblemFor(const core::Status& status, const http::Request* req);
+http::Response Json(int status, const boost::json::value& body);
+
+}  // namespace learnwire::api

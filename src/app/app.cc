@@ -1,0 +1,197 @@
+#include "app/app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "api/context.h"
+#include "api/resources.h"
+#include "app/demo.h"
+#include "core/log.h"
+#include "core/random.h"
+#include "http/problem.h"
+#include "http/server.h"
+
+extern "C" const char lw_openapi_start[];
+extern "C" const char lw_openapi_end[];
+
+namespace learnwire::app {
+namespace {
+
+using core::Result;
+using core::Status;
+
+// The per-installation key that signs list cursors, made once and kept in the store.
+Result<std::string> CursorKey(store::Store& s) {
+  std::string key;
+  Status st = s.Write([&](store::Tx& tx) -> Status {
+    LW_RETURN_IF_ERROR(tx.Exec("INSERT INTO settings (name, value) VALUES ('cursor_key', $1) "
+                               "ON CONFLICT (name) DO NOTHING",
+                               {core::RandomBase62(43)})
+                           .status());
+    LW_ASSIGN_OR_RETURN(store::Rows rows,
+                        tx.Query("SELECT value FROM settings WHERE name = 'cursor_key'"));
+    key = rows[0].Str("value");
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return st;
+  }
+  return key;
+}
+
+// swagger-ui-dist's files: web_root when set, else beside the binary or the working folder.
+std::string FindDocsRoot(const Config& config) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> candidates;
+  if (!config.web_root.empty()) {
+    candidates.push_back(fs::path(config.web_root) / "swagger-ui-dist");
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    candidates.push_back(exe.parent_path() / ".." / "node_modules" / "swagger-ui-dist");
+    candidates.push_back(exe.parent_path() / ".." / "share" / "learnwire" / "swagger-ui-dist");
+  }
+  candidates.push_back(fs::current_path(ec) / "node_modules" / "swagger-ui-dist");
+  for (const auto& c : candidates) {
+    if (fs::exists(c / "swagger-ui-bundle.js", ec)) {
+      return fs::weakly_canonical(c, ec).string();
+    }
+  }
+  return "";
+}
+
+// Routes every request: 404/405 for unknown routes, then the route's pipeline; metrics for all.
+http::RequestHandler RootHandler(const http::Router& router, http::Metrics& metrics) {
+  return [&router, &metrics](http::Request& req) {
+    auto start = std::chrono::steady_clock::now();
+    http::Router::Match m = router.Find(req.method, req.path);
+    http::Response resp;
+    std::string route = "unmatched";
+    if (m.kind == http::Router::Match::Kind::kNotFound) {
+      resp = http::Problem(404, "not-found", "no such endpoint");
+    } else if (m.kind == http::Router::Match::Kind::kMethodNotAllowed) {
+      resp = http::Problem(405, "method-not-allowed", req.method + " is not allowed here");
+      resp.SetHeader("allow", m.allow);
+    } else {
+      // Route templates label the metrics: "/api/v1/learners/:id" (bounded cardinality).
+      route.clear();
+      for (char c : m.route) {
+        if (c == '{') {
+          route.push_back(':');
+        } else if (c != '}') {
+          route.push_back(c);
+        }
+      }
+      req.params = std::move(m.params);
+      resp = (*m.handler)(req);
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics.ObserveRequest(route, req.method, resp.status, secs);
+    return resp;
+  };
+}
+
+}  // namespace
+
+std::string_view OpenApiDocument() {
+  return std::string_view(lw_openapi_start,
+                          static_cast<std::size_t>(lw_openapi_end - lw_openapi_start));
+}
+
+void BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
+  LW_ASSIGN_OR_RETURN(DbUrl url, ParseDbUrl(config.db));
+  if (url.kind == DbUrl::Kind::kPostgres) {
+    return core::Unavailable("PostgreSQL is not supported by this build yet (issue 4)");
+  }
+  store::SqliteOptions opts;
+  opts.path = url.target;
+  opts.synchronous_full = config.sqlite_synchronous == "full";
+  LW_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> s, store::OpenSqlite(opts));
+  LW_RETURN_IF_ERROR(s->Migrate());
+  return s;
+}
+
+int Serve(const Config& config, bool demo) {
+  auto opened = OpenStore(config);
+  if (!opened.ok()) {
+    core::Log(core::LogLevel::kError, "cannot open the store",
+              {{"error", opened.status().message()}});
+    return 1;
+  }
+  std::unique_ptr<store::Store> db = std::move(opened).value();
+  core::SystemClock clock;
+  core::IdGenerator ids(clock);
+  http::Metrics metrics;
+  http::RateLimiter rate_limiter(config.rate_limit_per_key, clock);
+  http::FailureCounter auth_failures(clock);
+  auto cursor_key = CursorKey(*db);
+  if (!cursor_key.ok()) {
+    core::Log(core::LogLevel::kError, "cannot read settings",
+              {{"error", cursor_key.status().message()}});
+    return 1;
+  }
+  if (demo) {
+    Status st = SeedDemo(*db, {&ids, &clock}, config);
+    if (!st.ok()) {
+      core::Log(core::LogLevel::kError, "cannot create demo data", {{"error", st.message()}});
+      return 1;
+    }
+  }
+
+  api::Services services;
+  services.store = db.get();
+  services.clock = &clock;
+  services.ids = &ids;
+  services.metrics = &metrics;
+  services.rate_limiter = &rate_limiter;
+  services.auth_failures = &auth_failures;
+  services.cursor_key = *cursor_key;
+  services.openapi_json = std::string(OpenApiDocument());
+  services.docs_root = FindDocsRoot(config);
+
+  http::Router router;
+  api::RegisterSystem(router, services);
+  api::RegisterLearners(router, services);
+  api::RegisterEvents(router, services);
+  api::RegisterApiKeys(router, services);
+
+  auto addr = ParseHostPort(config.listen);
+  http::ServerOptions options;
+  options.host = addr->host;
+  options.port = addr->port;
+  options.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+  http::Server server(options, RootHandler(router, metrics));
+  Status started = server.Start();
+  if (!started.ok()) {
+    core::Log(core::LogLevel::kError, "cannot listen",
+              {{"listen", config.listen}, {"error", started.message()}});
+    return 1;
+  }
+  std::string bound = addr->host + ":" + std::to_string(server.port());
+  core::Log(core::LogLevel::kInfo, "listening", {{"listen", bound}, {"db", config.db}});
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  core::Log(core::LogLevel::kInfo, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  server.Stop(std::chrono::seconds(20));
+  core::Log(core::LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace learnwire::app

@@ -1,0 +1,99 @@
+#include "core/time_format.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace learnwire::core {
+namespace {
+
+bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) {
+    return false;
+  }
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') {
+      return false;
+    }
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+std::string FormatTime(int64_t unix_ms) {
+  using namespace std::chrono;
+  sys_time<milliseconds> tp{milliseconds(unix_ms)};
+  auto day = floor<days>(tp);
+  year_month_day ymd{day};
+  hh_mm_ss hms{tp - day};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()),
+                static_cast<int>(hms.subseconds().count()));
+  return buf;
+}
+
+std::optional<int64_t> ParseTime(std::string_view s) {
+  using namespace std::chrono;
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 20 || !Digits(s, 0, 4, y) || s[4] != '-' || !Digits(s, 5, 2, mo) || s[7] != '-' ||
+      !Digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !Digits(s, 11, 2, h) || s[13] != ':' || !Digits(s, 14, 2, mi) || s[16] != ':' ||
+      !Digits(s, 17, 2, sec)) {
+    return std::nullopt;
+  }
+  year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
+  // RFC 3339 allows a leap second (60); it is folded into the next second's start.
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) {
+    return std::nullopt;
+  }
+  std::size_t pos = 19;
+  int64_t millis = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    std::size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (pos - start < 3) {
+        millis = millis * 10 + (s[pos] - '0');
+      }
+      ++pos;
+    }
+    std::size_t n = pos - start;
+    if (n == 0 || n > 9) {
+      return std::nullopt;
+    }
+    for (std::size_t i = n; i < 3; ++i) {
+      millis *= 10;
+    }
+  }
+  if (pos >= s.size()) {
+    return std::nullopt;
+  }
+  int64_t offset_min = 0;
+  if (s[pos] == 'Z' || s[pos] == 'z') {
+    ++pos;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    int oh, om;
+    if (!Digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !Digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) {
+    return std::nullopt;
+  }
+  int64_t days_since = sys_days(ymd).time_since_epoch().count();
+  int64_t secs = days_since * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+  return secs * 1000 + millis;
+}
+
+}  // namespace learnwire::core

@@ -1,0 +1,65 @@
+// What every domain write needs: the organization, who acts, ids and time, and the event
+// context. Helpers shared by the resources: field checks and list queries.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "domain/identity.h"
+#include "events/outbox.h"
+#include "store/store.h"
+
+namespace learnwire::domain {
+
+struct WriteContext {
+  Deps deps;
+  std::string organization_id;
+  events::Actor actor;
+  std::optional<std::string> bulk_id;  // set inside bulk calls: events carry data.bulk_id
+
+  int64_t Now() const { return core::ToUnixMs(deps.clock->Now()); }
+  events::EventContext Events() const { return {deps.ids, deps.clock}; }
+};
+
+// Unicode simple case folding to lower case (C.UTF-8 tables), for case-insensitive search.
+std::string FoldCase(const std::string& s);
+// Number of Unicode code points in valid UTF-8.
+std::size_t CodePoints(const std::string& s);
+// True when the text holds a control character (C0, DEL or C1).
+bool HasControl(const std::string& s);
+// A free-text check: 1..max code points (min 0 when allow_empty), no control characters.
+std::optional<std::string> CheckText(const std::string& s, std::size_t max, bool allow_empty);
+
+// One page of a list, keyset-paginated by id or by (updated_at, id).
+struct ListCursor {
+  bool forward = true;
+  int64_t updated_at = 0;  // used when ordering by updated_at
+  std::string id;
+};
+
+struct ListQuery {
+  std::string table;       // e.g. "learners"
+  std::string columns;     // the select list
+  std::string where;       // conditions using $1…$n of params (organization scope included)
+  store::Params params;
+  bool by_updated = false;      // order by (updated_at, id) instead of id
+  bool include_deleted = false; // else `deleted_at IS NULL` is added
+  std::optional<ListCursor> cursor;
+  int limit = 50;
+  bool exact_count = false;
+};
+
+struct ListPage {
+  store::Rows rows;       // in ascending order
+  bool more_after = false;
+  bool more_before = false;
+  std::optional<int64_t> count;  // null above 10,000 unless exact
+};
+
+core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q);
+
+}  // namespace learnwire::domain

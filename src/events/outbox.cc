@@ -1,0 +1,180 @@
+#include "events/outbox.h"
+
+#include <boost/json.hpp>
+
+#include "core/time_format.h"
+
+namespace learnwire::events {
+namespace json = boost::json;
+using core::Result;
+using core::Status;
+
+Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent event) {
+  std::string id = ctx.ids->New("evt");
+  int64_t now = core::ToUnixMs(ctx.clock->Now());
+  json::object envelope;
+  envelope["id"] = id;
+  envelope["type"] = event.type;
+  envelope["version"] = "1";
+  envelope["timestamp"] = core::FormatTime(now);
+  envelope["organization_id"] = event.organization_id;
+  json::object actor;
+  actor["type"] = event.actor.type;
+  actor["id"] = event.actor.id ? json::value(*event.actor.id) : json::value(nullptr);
+  envelope["actor"] = std::move(actor);
+  envelope["data"] = std::move(event.data);
+  LW_RETURN_IF_ERROR(
+      tx.Exec("INSERT INTO events (id, organization_id, type, created_at, learner_id, payload) "
+              "VALUES ($1, $2, $3, $4, $5, $6)",
+              {id, event.organization_id, event.type, now, event.learner_id,
+               json::serialize(envelope)})
+          .status());
+  return id;
+}
+
+Result<std::vector<StoredEvent>> List(store::Tx& tx, const EventFilter& f) {
+  std::string sql =
+      "SELECT seq, id, payload FROM events WHERE organization_id = $1 AND type <> "
+      "'webhook.test'";
+  store::Params params = {f.organization_id};
+  auto add = [&](const std::string& clause, store::Value v) {
+    params.push_back(std::move(v));
+    sql += " AND " + clause + " $" + std::to_string(params.size());
+  };
+  if (f.type) {
+    if (f.type->size() > 2 && f.type->ends_with(".*")) {
+      add("substr(type, 1, " + std::to_string(f.type->size() - 1) + ") =",
+          f.type->substr(0, f.type->size() - 1));
+    } else {
+      add("type =", *f.type);
+    }
+  }
+  if (f.after_seq) {
+    add("seq >", *f.after_seq);
+  }
+  if (f.since_ms) {
+    add("created_at >=", *f.since_ms);
+  }
+  if (f.until_ms) {
+    add("created_at <", *f.until_ms);
+  }
+  params.push_back(static_cast<int64_t>(f.limit));
+  sql += " ORDER BY seq LIMIT $" + std::to_string(params.size());
+  LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query(sql, params));
+  std::vector<StoredEvent> out;
+  out.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    out.push_back({rows[i].Int("seq"), rows[i].Str("id"), rows[i].Str("payload")});
+  }
+  return out;
+}
+
+Result<StoredEvent> Get(store::Tx& tx, const std::string& organization_id,
+                        const std::string& event_id) {
+  LW_ASSIGN_OR_RETURN(store::Rows rows,
+                      tx.Query("SELECT seq, id, payload FROM events WHERE organization_id = $1 "
+                               "AND id = $2 AND type <> 'webhook.test'",
+                               {organization_id, event_id}));
+  if (rows.empty()) {
+    return core::NotFound("event not found");
+  }
+  return StoredEvent{rows[0].Int("seq"), rows[0].Str("id"), rows[0].Str("payload")};
+}
+
+Result<int64_t> SeqOf(store::Tx& tx, const std::string& organization_id,
+                      const std::string& event_id) {
+  LW_ASSIGN_OR_RETURN(StoredEvent e, Get(tx, organization_id, event_id));
+  return e.seq;
+}
+
+namespace {
+
+void Scrub(json::value& v, const std::string& learner_id) {
+  if (json::object* o = v.if_object()) {
+    const json::value* id = o->if_contains("id");
+    if (id && id->is_string() && id->get_string() == learner_id) {
+      for (const char* k : {"email", "firstname", "lastname", "username"}) {
+        if (o->contains(k)) {
+          (*o)[k] = "erased";
+        }
+      }
+      if (o->contains("external_id")) {
+        (*o)["external_id"] = nullptr;
+      }
+      if (o->contains("custom_fields")) {
+        (*o)["custom_fields"] = json::object();
+      }
+      // learner.updated keeps the old values in "previous": scrub those too.
+      if (json::value* prev = o->if_contains("previous"); prev && prev->is_object()) {
+        json::object& p = prev->get_object();
+        for (const char* k : {"email", "firstname", "lastname", "username"}) {
+          if (p.contains(k)) {
+            p[k] = "erased";
+          }
+        }
+        if (p.contains("external_id")) {
+          p["external_id"] = nullptr;
+        }
+        if (p.contains("custom_fields")) {
+          p["custom_fields"] = json::object();
+        }
+      }
+    }
+    for (auto& kv : *o) {
+      Scrub(kv.value(), learner_id);
+    }
+  } else if (json::array* a = v.if_array()) {
+    for (auto& item : *a) {
+      Scrub(item, learner_id);
+    }
+  }
+}
+
+}  // namespace
+
+Status ScrubLearner(store::Tx& tx, const std::string& learner_id) {
+  LW_ASSIGN_OR_RETURN(store::Rows rows,
+                      tx.Query("SELECT seq, payload FROM events WHERE learner_id = $1",
+                               {learner_id}));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    json::value payload = json::parse(rows[i].Str("payload"));
+    Scrub(payload, learner_id);
+    LW_RETURN_IF_ERROR(tx.Exec("UPDATE events SET payload = $1 WHERE seq = $2",
+                               {json::serialize(payload), rows[i].Int("seq")})
+                           .status());
+  }
+  return Status::Ok();
+}
+
+const std::vector<std::string>& Catalog() {
+  static const std::vector<std::string> kTypes = {
+      "learner.created", "learner.updated", "learner.deleted", "learner.erased",
+      "learner.banned", "learner.unbanned",
+      "group.created", "group.updated", "group.deleted", "group.member_added",
+      "group.member_removed",
+      "department.created", "department.updated", "department.deleted",
+      "department.member_added", "department.member_removed", "department.member_banned",
+      "department.member_unbanned",
+      "course.created", "course.updated", "course.deleted", "course.published",
+      "course.unpublished", "course.archived",
+      "path.created", "path.updated", "path.deleted", "path.published", "path.archived",
+      "enrollment.created", "enrollment.progressed", "enrollment.completed",
+      "enrollment.canceled", "enrollment.updated",
+      "lesson.completed", "quiz.completed",
+      "path_enrollment.created", "path_enrollment.progressed", "path_enrollment.completed",
+      "path_enrollment.canceled",
+      "task.created", "task.resolved",
+      "session.created", "session.updated", "session.canceled",
+      "registration.created", "registration.updated", "registration.canceled",
+      "training_request.created", "training_request.approved", "training_request.rejected",
+      "objective.created", "objective.updated", "objective.deleted",
+      "objective_enrollment.created", "objective_enrollment.progressed",
+      "objective_enrollment.completed", "objective_enrollment.canceled",
+      "purchase.fulfilled",
+      "certificate.issued", "certificate.revoked", "certificate.expired",
+      "webhook.disabled", "webhook.test",
+  };
+  return kTypes;
+}
+
+}  // namespace learnwire::events

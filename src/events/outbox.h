@@ -1,0 +1,72 @@
+// The transactional outbox: every change writes its event in the same transaction (Append), and
+// the events feed reads them back in commit order (List). Stateless functions over a store::Tx;
+// thread-safe as long as each Tx is used by one thread.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace learnwire::events {
+
+// Who caused a change: {"type": "api_key"|"user"|"system", "id": "key_…"|"usr_…"|null}.
+struct Actor {
+  std::string type = "system";
+  std::optional<std::string> id;
+};
+
+struct NewEvent {
+  std::string organization_id;
+  std::string type;  // e.g. "learner.created"
+  Actor actor;
+  boost::json::object data;
+  std::optional<std::string> learner_id;  // the learner the payload names, for erasure
+};
+
+// What every writer needs to stamp an event.
+struct EventContext {
+  core::IdGenerator* ids;
+  const core::Clock* clock;
+};
+
+// Builds the envelope (WEBHOOKS.md §2) and inserts it; returns the event id.
+core::Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent event);
+
+struct EventFilter {
+  std::string organization_id;
+  std::optional<std::string> type;          // exact, or a family "learner.*"
+  std::optional<int64_t> after_seq;         // exclusive
+  std::optional<int64_t> since_ms, until_ms;
+  int limit = 50;
+};
+
+struct StoredEvent {
+  int64_t seq;
+  std::string id;
+  std::string payload;  // the envelope as JSON text
+};
+
+// Oldest first. `webhook.test` is never listed.
+core::Result<std::vector<StoredEvent>> List(store::Tx& tx, const EventFilter& filter);
+// The commit sequence of an event of this organization, or kNotFound.
+core::Result<int64_t> SeqOf(store::Tx& tx, const std::string& organization_id,
+                            const std::string& event_id);
+core::Result<StoredEvent> Get(store::Tx& tx, const std::string& organization_id,
+                              const std::string& event_id);
+
+// Rewrites every stored payload that names the learner: in each object whose "id" is the
+// learner's, personal fields become "erased" (external_id null, custom_fields {}).
+core::Status ScrubLearner(store::Tx& tx, const std::string& learner_id);
+
+// The valid event types of EVENTS.md.
+const std::vector<std::string>& Catalog();
+
+}  // namespace learnwire::events

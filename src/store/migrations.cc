@@ -1,0 +1,103 @@
+#include "store/migrations.h"
+
+namespace learnwire::store {
+
+// Times are Unix milliseconds (INTEGER). JSON documents are TEXT. Ids are TEXT with their prefix.
+const std::vector<Migration>& SqliteMigrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "identity", R"sql(
+CREATE TABLE settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE organizations (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  organization_id TEXT NOT NULL REFERENCES organizations(id),
+  email TEXT NOT NULL,
+  email_lower TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX users_org ON users(organization_id, id);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  organization_id TEXT NOT NULL REFERENCES organizations(id),
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  last_used_at INTEGER
+);
+CREATE INDEX api_keys_org ON api_keys(organization_id, id);
+)sql"},
+      {2, "learners_and_outbox", R"sql(
+CREATE TABLE learners (
+  id TEXT PRIMARY KEY,
+  organization_id TEXT NOT NULL REFERENCES organizations(id),
+  email TEXT NOT NULL,
+  email_lower TEXT NOT NULL,
+  firstname TEXT NOT NULL,
+  lastname TEXT NOT NULL,
+  username TEXT,
+  language TEXT NOT NULL,
+  external_id TEXT,
+  custom_fields TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  deleted_at INTEGER,
+  erased_at INTEGER,
+  search_text TEXT NOT NULL
+);
+CREATE UNIQUE INDEX learners_email ON learners(organization_id, email_lower)
+  WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX learners_external ON learners(organization_id, external_id)
+  WHERE deleted_at IS NULL AND external_id IS NOT NULL;
+CREATE INDEX learners_org_id ON learners(organization_id, id);
+CREATE INDEX learners_org_updated ON learners(organization_id, updated_at, id);
+
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  organization_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  learner_id TEXT,
+  payload TEXT NOT NULL
+);
+CREATE INDEX events_org_seq ON events(organization_id, seq);
+CREATE INDEX events_learner ON events(learner_id) WHERE learner_id IS NOT NULL;
+
+CREATE TABLE idempotency_keys (
+  organization_id TEXT NOT NULL,
+  credential_id TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  idem_key TEXT NOT NULL,
+  body_hash TEXT NOT NULL,
+  status INTEGER,
+  response_headers TEXT,
+  response_body TEXT,
+  locked_until INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (organization_id, credential_id, method, path, idem_key)
+);
+CREATE INDEX idempotency_expiry ON idempotency_keys(expires_at);
+)sql"},
+  };
+  return kMigrations;
+}
+
+}  // namespace learnwire::store

@@ -1,0 +1,57 @@
+// One SQLite connection with its prepared-statement cache; internal to store/sqlite/.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "store/store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace learnwire::store::sqlite {
+
+enum class ConnectionRole {
+  kWriter,  // sets WAL and the synchronous level
+  kReader,  // PRAGMA query_only: a read transaction cannot write by mistake
+};
+
+// Maps a SQLite result code to our codes: unique, primary-key and foreign-key violations ->
+// kConflict, busy/locked -> kUnavailable, anything else -> kInternal.
+core::Status SqliteError(int rc, std::string_view message);
+
+// A sqlite3 handle opened with SQLITE_OPEN_NOMUTEX: not thread-safe, one thread at a time (the
+// store hands connections out under its own locks). Owns its cached statements, finalized on
+// destruction. Parameters are named `$1`, `$2`, … and bound from params[N-1].
+class Connection {
+ public:
+  static core::Result<std::unique_ptr<Connection>> Open(const SqliteOptions& options,
+                                                        ConnectionRole role);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One statement each (a trailing ';' is fine).
+  core::Result<Rows> Query(std::string_view sql, const Params& params = {});
+  // Returns the number of rows changed.
+  core::Result<int64_t> Exec(std::string_view sql, const Params& params = {});
+  // Several ';'-separated statements without parameters, not cached (migrations, DDL).
+  core::Status ExecScript(const std::string& sql);
+  // True while a transaction is open.
+  bool InTransaction() const;
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  core::Result<sqlite3_stmt*> Prepare(std::string_view sql);
+  core::Status StepError(int rc, std::string_view sql) const;
+
+  sqlite3* db_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
+};
+
+}  // namespace learnwire::store::sqlite

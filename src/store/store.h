@@ -1,0 +1,121 @@
+// The Store: transactions over a relational database, behind one interface that the SQLite
+// backend (store/sqlite/) and, later, PostgreSQL implement. SQL is written once, in the subset
+// both dialects accept, with positional parameters `$1`, `$2`, … . The store knows tables and
+// rows, never JSON bodies or HTTP. A Store is thread-safe; a Tx belongs to the thread running the
+// transaction function and must not escape it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+
+namespace learnwire::store {
+
+// A SQL value: NULL, a 64-bit integer, a double or text (UTF-8 or raw bytes).
+struct Value {
+  std::variant<std::monostate, int64_t, double, std::string> v;
+
+  Value() = default;
+  Value(std::nullptr_t) {}                        // NOLINT: implicit by design
+  Value(int v_in) : v(static_cast<int64_t>(v_in)) {}  // NOLINT
+  Value(int64_t v_in) : v(v_in) {}                // NOLINT
+  Value(bool v_in) : v(static_cast<int64_t>(v_in ? 1 : 0)) {}  // NOLINT
+  Value(double v_in) : v(v_in) {}                 // NOLINT
+  Value(std::string v_in) : v(std::move(v_in)) {}  // NOLINT
+  Value(std::string_view v_in) : v(std::string(v_in)) {}  // NOLINT
+  Value(const char* v_in) : v(std::string(v_in)) {}  // NOLINT
+  template <typename T>
+  Value(const std::optional<T>& o) {  // NOLINT: NULL when empty
+    if (o) {
+      *this = Value(*o);
+    }
+  }
+
+  // Out of line (rows.cc): an inline destructor makes GCC 12 at -O3 warn, wrongly, that the
+  // string alternative may be used uninitialized when a braced Params holds no string.
+  ~Value();
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+
+  bool is_null() const { return std::holds_alternative<std::monostate>(v); }
+};
+
+using Params = std::vector<Value>;
+
+// The rows a query returned, with column names. Accessors are by column name; asking for a
+// missing column or the wrong type is a programming error (returns a zero value).
+class Rows {
+ public:
+  class Row {
+   public:
+    Row(const Rows* rows, std::size_t index) : rows_(rows), index_(index) {}
+    bool IsNull(std::string_view column) const;
+    int64_t Int(std::string_view column) const;        // NULL -> 0
+    double Double(std::string_view column) const;      // NULL -> 0
+    std::string Str(std::string_view column) const;    // NULL -> ""
+    std::optional<int64_t> OptInt(std::string_view column) const;
+    std::optional<std::string> OptStr(std::string_view column) const;
+    const Value& At(std::size_t column_index) const;
+
+   private:
+    const Value* Find(std::string_view column) const;
+    const Rows* rows_;
+    std::size_t index_;
+  };
+
+  std::vector<std::string> columns;
+  std::vector<std::vector<Value>> values;
+
+  std::size_t size() const { return values.size(); }
+  bool empty() const { return values.empty(); }
+  Row operator[](std::size_t i) const { return Row(this, i); }
+};
+
+// One open transaction. Errors from the database map to: unique or foreign-key violation ->
+// kConflict, busy/locked beyond the timeout -> kUnavailable, anything else -> kInternal.
+class Tx {
+ public:
+  virtual ~Tx() = default;
+  virtual core::Result<Rows> Query(std::string_view sql, const Params& params = {}) = 0;
+  // Returns the number of rows changed.
+  virtual core::Result<int64_t> Exec(std::string_view sql, const Params& params = {}) = 0;
+};
+
+using TxFunction = std::function<core::Status(Tx&)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Runs `fn` in a read-only transaction (a consistent snapshot).
+  virtual core::Status Read(const TxFunction& fn) = 0;
+  // Runs `fn` in a write transaction: committed when `fn` returns ok, rolled back otherwise.
+  // Writers are serialized.
+  virtual core::Status Write(const TxFunction& fn) = 0;
+  // Applies pending numbered migrations; refuses a schema newer than this binary knows.
+  virtual core::Status Migrate() = 0;
+  // Ok when the database answers and every migration is applied.
+  virtual core::Status Ready() = 0;
+  // "sqlite" or "postgres": for the few statements that differ.
+  virtual std::string_view Dialect() const = 0;
+};
+
+struct SqliteOptions {
+  std::string path;              // file path; ":memory:" for tests (one shared connection)
+  bool synchronous_full = false; // PRAGMA synchronous = FULL instead of NORMAL (WAL either way)
+  int busy_timeout_ms = 5000;
+  int readers = 4;               // read connections in the pool
+};
+
+// Opens (creating the file and its folder when absent) a SQLite store in WAL mode.
+core::Result<std::unique_ptr<Store>> OpenSqlite(const SqliteOptions& options);
+
+}  // namespace learnwire::store
