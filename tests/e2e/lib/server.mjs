@@ -10,22 +10,27 @@ import { REPO_ROOT, conformance, matchPath, operation, doc, checkSchema } from '
 
 export { validate, checkSchema, conformance, doc, OPENAPI_PATH as OPENAPI_FILE } from './openapi.mjs';
 
-export const BIN = process.env.LEARNWIRE_BIN || path.join(REPO_ROOT, 'build', 'learnwire');
-const START_TIMEOUT_MS = Number(process.env.LEARNWIRE_START_TIMEOUT_MS || 20000);
+export const BIN = process.env.E2E_LEARNWIRE_BIN || path.join(REPO_ROOT, 'build', 'learnwire');
+const START_TIMEOUT_MS = Number(process.env.E2E_START_TIMEOUT_MS || 20000);
 const CLI_TIMEOUT_MS = 20000;
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
 
 function assertBinary() {
-  if (!existsSync(BIN)) throw new Error(`learnwire binary not found at ${BIN} (build it, or set LEARNWIRE_BIN)`);
+  if (!existsSync(BIN)) throw new Error(`learnwire binary not found at ${BIN} (build it, or set E2E_LEARNWIRE_BIN)`);
 }
 
 /** Runs the CLI; resolves {code, stdout, stderr}. */
+// The environment without a developer's LEARNWIRE_* settings (the binary refuses unknown ones).
+function cleanEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LEARNWIRE_')));
+}
+
 export function runCli(args, { env = {}, timeoutMs = CLI_TIMEOUT_MS } = {}) {
   assertBinary();
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(BIN, args, { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -68,7 +73,7 @@ export async function startServer({ orgs = 1, args = [], env = {} } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'learnwire-e2e-'));
   const db = `sqlite:${path.join(dir, 'learnwire.db')}`;
   // Keep the server's environment clean of a developer's LEARNWIRE_* settings.
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LEARNWIRE_')));
+  const baseEnv = cleanEnv();
   const childEnv = { ...baseEnv, ...env };
   const organizations = [];
   for (let i = 0; i < orgs; i++) {
