@@ -123,7 +123,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
   return s;
 }
 
-int Serve(const Config& config, bool demo) {
+int Serve(const Config& config, bool demo, const Hooks& hooks) {
   auto opened = OpenStore(config);
   if (!opened.ok()) {
     core::Log(core::LogLevel::kError, "cannot open the store",
@@ -131,7 +131,8 @@ int Serve(const Config& config, bool demo) {
     return 1;
   }
   std::unique_ptr<store::Store> db = std::move(opened).value();
-  core::SystemClock clock;
+  core::SystemClock system_clock;
+  core::Clock& clock = hooks.clock ? *hooks.clock : system_clock;
   core::IdGenerator ids(clock);
   http::Metrics metrics;
   http::RateLimiter rate_limiter(config.rate_limit_per_key, clock);
@@ -166,6 +167,9 @@ int Serve(const Config& config, bool demo) {
   api::RegisterLearners(router, services);
   api::RegisterEvents(router, services);
   api::RegisterApiKeys(router, services);
+  if (hooks.extra_routes) {
+    hooks.extra_routes(router);
+  }
 
   auto addr = ParseHostPort(config.listen);
   http::ServerOptions options;

@@ -131,12 +131,14 @@ describe('authentication and scopes', () => {
   });
 
   it('an expired key → 401', async () => {
-    const expires = new Date(Date.now() + 1500).toISOString();
+    const now = await s.advanceClock(0);
+    const expires = new Date(now + 60_000).toISOString();
     const c = await s.api('POST', '/api/v1/api-keys', { body: { name: 'short-lived', scopes: ['read'], expires_at: expires } });
     expectStatus(c, 201);
     assert.equal(c.body.expires_at, expires);
+    await s.advanceClock(59_999);
     expectStatus(await s.api('GET', '/api/v1/learners', { key: c.body.key }), 200);
-    await new Promise((r) => setTimeout(r, Date.parse(expires) - Date.now() + 300));
+    await s.advanceClock(1);
     expect401(await s.api('GET', '/api/v1/learners', { key: c.body.key }));
   });
 

@@ -1,7 +1,7 @@
 // The events feed (WEBHOOKS.md §2 envelope, §4 "The events feed"; EVENTS.md learner.* rows).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, expectProblem, expectStatus, newLearner, allEvents, stripEventExtras, checkSchema, sleep } from './lib/server.mjs';
+import { startServer, expectProblem, expectStatus, newLearner, allEvents, stripEventExtras, checkSchema } from './lib/server.mjs';
 
 describe('events feed', () => {
   let s, learner, evs;
@@ -13,13 +13,19 @@ describe('events feed', () => {
     learner = c.body;
     const id = learner.id;
     expectStatus(await s.api('PATCH', `/api/v1/learners/${id}`, { body: { lastname: 'Evented' } }), 200);
+    await s.advanceClock(10); // distinct timestamps for the since/until checks
     expectStatus(await s.api('PATCH', `/api/v1/learners/${id}`, { body: { lastname: 'Evented' } }), 200); // no change, no event
     expectStatus(await s.api('PUT', `/api/v1/learners/${id}`, { body: { email: learner.email, firstname: learner.firstname, lastname: 'Evented', language: 'nl' } }), 200);
+    await s.advanceClock(10); // distinct timestamps for the since/until checks
     expectStatus(await s.api('POST', `/api/v1/learners/${id}/ban`), 200);
+    await s.advanceClock(10); // distinct timestamps for the since/until checks
     expectStatus(await s.api('POST', `/api/v1/learners/${id}/unban`), 200);
+    await s.advanceClock(10); // distinct timestamps for the since/until checks
     const second = await s.api('POST', '/api/v1/learners', { body: newLearner() });
     expectStatus(second, 201);
+    await s.advanceClock(10); // distinct timestamps for the since/until checks
     expectStatus(await s.api('DELETE', `/api/v1/learners/${id}`), 204);
+    await s.advanceClock(10); // distinct timestamps for the since/until checks
     evs = await allEvents(s);
   });
   after(async () => { await s?.stop(); });
@@ -169,7 +175,6 @@ describe('events feed', () => {
     const k = await s.createKey(['read', 'write']);
     const last = (await allEvents(s)).at(-1).id;
     expectStatus(await s.api('POST', '/api/v1/learners', { key: k.key, body: newLearner() }), 201);
-    await sleep(1);
     const later = await allEvents(s, { after: last, key: k.key });
     assert.deepEqual(later.map((e) => e.actor), [{ type: 'api_key', id: k.id }]);
   });

@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, expectProblem, expectStatus, createLearner, newLearner, allEvents, lastEventId, listAll, stripEventExtras, checkSchema, sleep,
+  startServer, expectProblem, expectStatus, createLearner, newLearner, allEvents, lastEventId, listAll, stripEventExtras, checkSchema,
 } from './lib/server.mjs';
 
 const ID = /^lrn_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -62,7 +62,7 @@ describe('learners CRUD', () => {
 
   it('PATCH changes only the given fields, bumps updated_at, emits learner.updated with changed_fields and previous', async () => {
     const l = await createLearner(s, { external_id: 'HR-PATCH', custom_fields: { a: 1 } });
-    await sleep(5);
+    await s.advanceClock(5);
     const before = await lastEventId(s);
     const r = await s.api('PATCH', `/api/v1/learners/${l.id}`, { body: { firstname: 'Changed', username: 'chg' } });
     expectStatus(r, 200);
@@ -83,7 +83,7 @@ describe('learners CRUD', () => {
 
   it('PATCH that changes nothing → 200, updated_at unchanged, no event', async () => {
     const l = await createLearner(s, { username: 'same' });
-    await sleep(5);
+    await s.advanceClock(5);
     const before = await lastEventId(s);
     for (const body of [{ firstname: l.firstname }, {}, { username: 'same', email: l.email, status: 'active', id: l.id, created_at: l.created_at }]) {
       const r = await s.api('PATCH', `/api/v1/learners/${l.id}`, { body });
@@ -106,7 +106,7 @@ describe('learners CRUD', () => {
 
   it('PUT replaces: omitted optional fields return to their defaults', async () => {
     const l = await createLearner(s, { username: 'u1', language: 'de', external_id: 'HR-PUT', custom_fields: { k: 'v' } });
-    await sleep(5);
+    await s.advanceClock(5);
     const before = await lastEventId(s);
     const r = await s.api('PUT', `/api/v1/learners/${l.id}`, { body: { email: l.email, firstname: l.firstname, lastname: 'Replaced' } });
     expectStatus(r, 200);
@@ -126,7 +126,7 @@ describe('learners CRUD', () => {
 
   it('PUT of the learner exactly as GET returned it (read-only fields included) → 200, nothing changes, no event', async () => {
     const l = await createLearner(s, { username: 'rt', external_id: 'HR-RT', custom_fields: { x: true } });
-    await sleep(5);
+    await s.advanceClock(5);
     const before = await lastEventId(s);
     const r = await s.api('PUT', `/api/v1/learners/${l.id}`, { body: l });
     expectStatus(r, 200);
@@ -182,7 +182,7 @@ describe('learners CRUD', () => {
 
   it('ban → status banned + learner.banned; unban → active + learner.unbanned', async () => {
     const l = await createLearner(s);
-    await sleep(5);
+    await s.advanceClock(5);
     const before = await lastEventId(s);
     const b = await s.api('POST', `/api/v1/learners/${l.id}/ban`);
     expectStatus(b, 200);

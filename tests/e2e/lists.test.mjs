@@ -1,7 +1,7 @@
 // Lists: cursors, limits, filters, updated_since (API.md "Lists", DOMAIN.md learner filters).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, expectProblem, expectStatus, createLearner, listAll, sleep } from './lib/server.mjs';
+import { startServer, expectProblem, expectStatus, createLearner, listAll } from './lib/server.mjs';
 
 describe('learner lists', () => {
   let s, seven;
@@ -178,10 +178,10 @@ describe('learner lists', () => {
     const current = await listAll(s, '/api/v1/learners');
     const lastCreated = current.map((l) => l.updated_at).sort().at(-1);
     const since = new Date(Date.parse(lastCreated) + 1).toISOString();
-    await sleep(10);
+    await s.advanceClock(10);
     // Update 4, then 1: order must follow updated_at, not creation.
     const u4 = await s.api('PATCH', `/api/v1/learners/${seven[4].id}`, { body: { firstname: 'Pat4b' } });
-    await sleep(5);
+    await s.advanceClock(5);
     const u1 = await s.api('PATCH', `/api/v1/learners/${seven[1].id}`, { body: { firstname: 'Pat1b' } });
     expectStatus(u4, 200); expectStatus(u1, 200);
     assert.ok(u4.body.updated_at >= since && u1.body.updated_at > u4.body.updated_at);

@@ -6,7 +6,8 @@ import { startServer, expectStatus, OPENAPI_FILE } from './lib/server.mjs';
 
 describe('operations endpoints', () => {
   let s;
-  before(async () => { s = await startServer(); });
+  // The production binary, on the wall clock: these endpoints are what an operator sees.
+  before(async () => { s = await startServer({ clock: 'system' }); });
   after(async () => { await s?.stop(); });
 
   it('GET /healthz → 200 {"status":"ok"}', async () => {
@@ -38,6 +39,14 @@ describe('operations endpoints', () => {
     // Routes are templates, not raw paths (bounded cardinality).
     assert.equal(r.text.includes('lrn_'), false, 'no ids in labels');
     assert.equal(r.text.includes('some-unknown-route-abc123'), false, 'unknown paths are not labels');
+  });
+
+  it('the production binary has no test clock: POST /__test/clock → 404', async () => {
+    const res = await fetch(`${s.baseUrl}/__test/clock`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"advance_ms":1}',
+    });
+    assert.equal(res.status, 404);
+    assert.match(res.headers.get('content-type'), /^application\/problem\+json/);
   });
 
   it('GET /openapi.json equals api/openapi.json', async () => {

@@ -11,6 +11,9 @@ import { REPO_ROOT, conformance, matchPath, operation, doc, checkSchema } from '
 export { validate, checkSchema, conformance, doc, OPENAPI_PATH as OPENAPI_FILE } from './openapi.mjs';
 
 export const BIN = process.env.E2E_LEARNWIRE_BIN || path.join(REPO_ROOT, 'build', 'learnwire');
+// The same program with a clock that stands still until a test moves it (tests/fakes): the
+// default for servers here, so no test sleeps to wait for time to pass.
+export const TESTING_BIN = process.env.E2E_LEARNWIRE_TESTING_BIN || path.join(REPO_ROOT, 'build', 'learnwire-testing');
 const START_TIMEOUT_MS = Number(process.env.E2E_START_TIMEOUT_MS || 20000);
 const CLI_TIMEOUT_MS = 20000;
 
@@ -18,19 +21,21 @@ const children = new Set();
 process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
 
 function assertBinary() {
-  if (!existsSync(BIN)) throw new Error(`learnwire binary not found at ${BIN} (build it, or set E2E_LEARNWIRE_BIN)`);
+  for (const [bin, name] of [[BIN, 'E2E_LEARNWIRE_BIN'], [TESTING_BIN, 'E2E_LEARNWIRE_TESTING_BIN']]) {
+    if (!existsSync(bin)) throw new Error(`binary not found at ${bin} (build it, or set ${name})`);
+  }
 }
 
-/** Runs the CLI; resolves {code, stdout, stderr}. */
 // The environment without a developer's LEARNWIRE_* settings (the binary refuses unknown ones).
 function cleanEnv() {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LEARNWIRE_')));
 }
 
-export function runCli(args, { env = {}, timeoutMs = CLI_TIMEOUT_MS } = {}) {
+/** Runs the CLI (the production binary unless `bin` says otherwise); resolves {code, stdout, stderr}. */
+export function runCli(args, { env = {}, timeoutMs = CLI_TIMEOUT_MS, bin = BIN } = {}) {
   assertBinary();
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -65,11 +70,14 @@ let orgCounter = 0;
  *   orgs:  number of organizations to create before starting (default 1)
  *   args:  extra `serve` flags, e.g. ['--rate-limit-per-key', '2']
  *   env:   extra environment variables (e.g. LEARNWIRE_RATE_LIMIT_PER_KEY)
+ *   clock: 'manual' (default: learnwire-testing, moved with server.advanceClock(ms)) or
+ *          'system' (the production binary, learnwire, on the wall clock)
  * Unless args or env set the rate limit, the server runs with a high one (10,000/s) so that tests
  * which make many quick requests are not throttled (the headers still show).
  */
-export async function startServer({ orgs = 1, args = [], env = {} } = {}) {
+export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manual' } = {}) {
   assertBinary();
+  const bin = clock === 'system' ? BIN : TESTING_BIN;
   const dir = mkdtempSync(path.join(tmpdir(), 'learnwire-e2e-'));
   const db = `sqlite:${path.join(dir, 'learnwire.db')}`;
   // Keep the server's environment clean of a developer's LEARNWIRE_* settings.
@@ -78,7 +86,7 @@ export async function startServer({ orgs = 1, args = [], env = {} } = {}) {
   const organizations = [];
   for (let i = 0; i < orgs; i++) {
     const n = ++orgCounter;
-    const o = await cliJson(['org', 'create', '--name', `E2E Org ${n}`, '--admin-email', `admin${n}.${process.pid}@example.com`, '--db', db], { env: childEnv });
+    const o = await cliJson(['org', 'create', '--name', `E2E Org ${n}`, '--admin-email', `admin${n}.${process.pid}@example.com`, '--db', db], { env: childEnv, bin });
     for (const k of ['organization_id', 'admin_email', 'admin_password', 'api_key']) {
       if (typeof o[k] !== 'string') throw new Error(`org create --json: missing ${k}: ${JSON.stringify(o)}`);
     }
@@ -88,9 +96,10 @@ export async function startServer({ orgs = 1, args = [], env = {} } = {}) {
   const serveArgs = ['serve', '--db', db, '--listen', '127.0.0.1:0', '--log-format', 'json', ...args];
   const rateSet = args.includes('--rate-limit-per-key') || 'LEARNWIRE_RATE_LIMIT_PER_KEY' in env;
   if (!rateSet) serveArgs.push('--rate-limit-per-key', '10000');
-  const proc = spawn(BIN, serveArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  const proc = spawn(bin, serveArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   children.add(proc);
   const logs = [];
+  const logWaiters = new Set();
   let stdout = '';
   proc.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => { children.delete(proc); resolve({ code, signal }); }));
@@ -109,6 +118,7 @@ export async function startServer({ orgs = 1, args = [], env = {} } = {}) {
     }
     rl.on('line', (line) => {
       logs.push(line);
+      for (const w of [...logWaiters]) w(line);
       if (done) return;
       let rec;
       try { rec = JSON.parse(line); } catch { return; }
@@ -151,8 +161,30 @@ export async function startServer({ orgs = 1, args = [], env = {} } = {}) {
     },
     /** `learnwire key create` against this server's database while it runs. */
     async createKey(scopes, orgId = organizations[0].orgId) {
-      const r = await cliJson(['key', 'create', '--org', orgId, '--scopes', scopes.join(','), '--db', db], { env: childEnv });
+      const r = await cliJson(['key', 'create', '--org', orgId, '--scopes', scopes.join(','), '--db', db], { env: childEnv, bin });
       return r;
+    },
+    /** Resolves with the first JSON log record (past or future) for which `predicate` holds. */
+    waitForLog(predicate, { timeoutMs = 10000 } = {}) {
+      const match = (line) => { try { const rec = JSON.parse(line); return predicate(rec) ? rec : null; } catch { return null; } };
+      for (const line of logs) { const rec = match(line); if (rec) return Promise.resolve(rec); }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { logWaiters.delete(waiter); reject(new Error('waitForLog: no matching log line')); }, timeoutMs);
+        function waiter(line) {
+          const rec = match(line);
+          if (rec) { clearTimeout(timer); logWaiters.delete(waiter); resolve(rec); }
+        }
+        logWaiters.add(waiter);
+      });
+    },
+    /** Moves the server's clock forward (manual-clock servers only); resolves the new time (ms). */
+    async advanceClock(ms) {
+      if (clock !== 'manual') throw new Error('advanceClock needs a manual-clock server');
+      const res = await fetch(`${baseUrl}/__test/clock`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ advance_ms: ms }),
+      });
+      if (res.status !== 200) throw new Error(`advanceClock: ${res.status} ${await res.text()}`);
+      return (await res.json()).now_ms;
     },
     api: (method, p, opts = {}) => api(server, method, p, opts),
   };
