@@ -35,7 +35,9 @@ struct Services {
   http::FailureCounter* auth_failures = nullptr;
   std::string cursor_key;       // HMAC key for list cursors (per installation)
   std::string openapi_json;     // the document served at /openapi.json
-  std::string docs_root;        // folder holding swagger-ui-dist's files
+  std::string web_root;         // when set, /docs files are read from here first
+  // Files built into the binary, by served name ("docs/swagger-ui.css").
+  std::function<std::optional<std::string_view>(std::string_view)> asset;
   std::function<bool()> ready;  // extra readiness (worker loop); null = always
 };
 

@@ -88,18 +88,31 @@ void RegisterSystem(http::Router& router, const Services& s) {
     if (file == "swagger-ui-init.js") {
       return Text(200, ContentType(file), kDocsInit);
     }
-    // Only plain file names of the package's top folder are served.
+    // Only plain file names are served: no folders, no dot files.
     bool plain = !file.empty() && file[0] != '.' &&
                  file.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") ==
                      std::string::npos;
-    std::filesystem::path path = std::filesystem::path(sp->docs_root) / file;
-    std::ifstream in(path, std::ios::binary);
-    if (!plain || sp->docs_root.empty() || !in) {
+    if (!plain) {
       return http::Problem(404, "not-found", "no such file");
     }
-    std::ostringstream data;
-    data << in.rdbuf();
-    Response r = Text(200, ContentType(file), data.str());
+    std::optional<std::string> data;
+    if (!sp->web_root.empty()) {
+      std::ifstream in(std::filesystem::path(sp->web_root) / "docs" / file, std::ios::binary);
+      if (in) {
+        std::ostringstream buf;
+        buf << in.rdbuf();
+        data = buf.str();
+      }
+    }
+    if (!data && sp->asset) {
+      if (auto embedded = sp->asset("docs/" + file)) {
+        data = std::string(*embedded);
+      }
+    }
+    if (!data) {
+      return http::Problem(404, "not-found", "no such file");
+    }
+    Response r = Text(200, ContentType(file), std::move(*data));
     r.SetHeader("cache-control", "public, max-age=3600");
     return r;
   });

@@ -4,18 +4,16 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 
 #include "api/context.h"
 #include "api/resources.h"
+#include "app/assets.h"
 #include "app/demo.h"
 #include "core/log.h"
 #include "core/random.h"
 #include "http/problem.h"
 #include "http/server.h"
 
-extern "C" const char lw_openapi_start[];
-extern "C" const char lw_openapi_end[];
 
 namespace learnwire::app {
 namespace {
@@ -40,28 +38,6 @@ Result<std::string> CursorKey(store::Store& s) {
     return st;
   }
   return key;
-}
-
-// swagger-ui-dist's files: web_root when set, else beside the binary or the working folder.
-std::string FindDocsRoot(const Config& config) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> candidates;
-  if (!config.web_root.empty()) {
-    candidates.push_back(fs::path(config.web_root) / "swagger-ui-dist");
-  }
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    candidates.push_back(exe.parent_path() / ".." / "node_modules" / "swagger-ui-dist");
-    candidates.push_back(exe.parent_path() / ".." / "share" / "learnwire" / "swagger-ui-dist");
-  }
-  candidates.push_back(fs::current_path(ec) / "node_modules" / "swagger-ui-dist");
-  for (const auto& c : candidates) {
-    if (fs::exists(c / "swagger-ui-bundle.js", ec)) {
-      return fs::weakly_canonical(c, ec).string();
-    }
-  }
-  return "";
 }
 
 // Routes every request: 404/405 for unknown routes, then the route's pipeline; metrics for all.
@@ -97,10 +73,7 @@ http::RequestHandler RootHandler(const http::Router& router, http::Metrics& metr
 
 }  // namespace
 
-std::string_view OpenApiDocument() {
-  return std::string_view(lw_openapi_start,
-                          static_cast<std::size_t>(lw_openapi_end - lw_openapi_start));
-}
+std::string_view OpenApiDocument() { return EmbeddedAsset("openapi.json").value_or("{}"); }
 
 void BlockStopSignals() {
   sigset_t set;
@@ -160,7 +133,8 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   services.auth_failures = &auth_failures;
   services.cursor_key = *cursor_key;
   services.openapi_json = std::string(OpenApiDocument());
-  services.docs_root = FindDocsRoot(config);
+  services.web_root = config.web_root;
+  services.asset = [](std::string_view name) { return EmbeddedAsset(name); };
 
   http::Router router;
   api::RegisterSystem(router, services);
