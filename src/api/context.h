@@ -59,6 +59,8 @@ struct RequestContext {
   // The same for reads.
   http::Response Query(const std::function<core::Result<http::Response>(store::Tx&)>& fn);
   http::Response Fail(const core::Status& status) const { return ProblemFor(status, &req); }
+  // A response holding a secret shown once: an idempotent replay returns `body` instead.
+  void SetReplayBody(std::string body);
   domain::WriteContext Write() const;
   int64_t Now() const { return core::ToUnixMs(services.clock->Now()); }
 };

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "events/outbox.h"
+
 namespace learnwire::api {
 namespace json = boost::json;
 using http::Problem;
@@ -102,6 +104,10 @@ core::Result<Claim> TakeClaim(store::Tx& tx, const Idempotency& idem, int64_t no
       return claim;
     }
   }
+  // Records past their 24 hours are purged as new ones are claimed (the expiry index keeps this
+  // to the rows that expired since the last claim).
+  LW_RETURN_IF_ERROR(
+      tx.Exec("DELETE FROM idempotency_keys WHERE expires_at <= $1", {now}).status());
   // Absent, expired, or abandoned by a dead process: (re)claim it.
   LW_RETURN_IF_ERROR(tx.Exec(std::string("DELETE FROM idempotency_keys WHERE ") + kWhere,
                              KeyParams(idem))
@@ -125,7 +131,8 @@ core::Status SaveIdempotentResponse(store::Tx& tx, Idempotency& idem, const Resp
   if (r.status >= 500) {
     return core::Status::Ok();
   }
-  store::Params p = {static_cast<int64_t>(r.status), HeadersJson(r), r.body, now_ms + kKeepMs};
+  store::Params p = {static_cast<int64_t>(r.status), HeadersJson(r),
+                     idem.replay_body.value_or(r.body), now_ms + kKeepMs};
   for (auto& v : KeyParams(idem)) {
     p.push_back(v);
   }
@@ -138,13 +145,42 @@ core::Status SaveIdempotentResponse(store::Tx& tx, Idempotency& idem, const Resp
   return core::Status::Ok();
 }
 
+core::Status ScrubIdempotentResponses(store::Tx& tx, const std::string& organization_id,
+                                      const std::string& learner_id) {
+  LW_ASSIGN_OR_RETURN(store::Rows rows,
+                      tx.Query("SELECT credential_id, method, path, idem_key, response_body FROM "
+                               "idempotency_keys WHERE organization_id = $1 AND response_body "
+                               "LIKE $2",
+                               {organization_id, "%" + learner_id + "%"}));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    boost::system::error_code ec;
+    json::value body = json::parse(rows[i].Str("response_body"), ec);
+    if (ec || !events::ScrubLearnerJson(body, learner_id)) {
+      continue;
+    }
+    LW_RETURN_IF_ERROR(tx.Exec("UPDATE idempotency_keys SET response_body = $1 WHERE "
+                               "organization_id = $2 AND credential_id = $3 AND method = $4 AND "
+                               "path = $5 AND idem_key = $6",
+                               {json::serialize(body), organization_id,
+                                rows[i].Str("credential_id"), rows[i].Str("method"),
+                                rows[i].Str("path"), rows[i].Str("idem_key")})
+                           .status());
+  }
+  return core::Status::Ok();
+}
+
 Response WithIdempotency(RequestContext& ctx, const Handler& handler) {
   const std::string& key = ctx.req.Header("idempotency-key");
   if (!ValidKey(key)) {
     return Problem(400, "malformed", "Idempotency-Key must be 1 to 255 visible ASCII characters");
   }
-  Idempotency idem{ctx.org(), ctx.key->id, ctx.req.method, ctx.req.path, key,
-                   Sha256Hex(ctx.req.body)};
+  Idempotency idem;
+  idem.organization_id = ctx.org();
+  idem.credential_id = ctx.key->id;
+  idem.method = ctx.req.method;
+  idem.path = ctx.req.path;
+  idem.key = key;
+  idem.body_hash = Sha256Hex(ctx.req.body);
   Claim claim;
   core::Status st = ctx.services.store->Write([&](store::Tx& tx) -> core::Status {
     LW_ASSIGN_OR_RETURN(claim, TakeClaim(tx, idem, ctx.Now()));

@@ -1,6 +1,7 @@
 // /api/v1/learners: DOMAIN.md "People". Parsing and rendering here; rules in domain/learners.
 #include <boost/json.hpp>
 
+#include "api/idempotency.h"
 #include "api/list.h"
 #include "api/resources.h"
 #include "core/ids.h"
@@ -143,6 +144,7 @@ Response Action(RequestContext& ctx, const std::string& action) {
     domain::WriteContext w = ctx.Write();
     if (action == "erase") {
       LW_ASSIGN_OR_RETURN(domain::Learner l, domain::EraseLearner(tx, w, id));
+      LW_RETURN_IF_ERROR(ScrubIdempotentResponses(tx, ctx.org(), id));
       return Json(200, domain::LearnerJson(l));
     }
     LW_ASSIGN_OR_RETURN(domain::Learner l, domain::SetLearnerBanned(tx, w, id, action == "ban"));

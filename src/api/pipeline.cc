@@ -53,9 +53,12 @@ std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
   }
   const std::string& header = req.Header("authorization");
   std::string presented;
-  if (header.size() > 7 && (header.compare(0, 7, "Bearer ") == 0 ||
-                            header.compare(0, 7, "bearer ") == 0)) {
+  // The scheme name is case-insensitive (RFC 9110 §11.1).
+  if (header.size() > 7 && domain::LowerAscii(header.substr(0, 7)) == "bearer ") {
     presented = header.substr(7);
+    while (!presented.empty() && presented.front() == ' ') {
+      presented.erase(0, 1);
+    }
   }
   if (presented.empty()) {
     return Unauthenticated(header.empty() ? "an API key is required"
@@ -82,7 +85,7 @@ std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
     // last_used_at is written at most once a minute per key; a failure here is not the
     // request's failure.
     core::Status touched =
-        s.store->Write([&](store::Tx& tx) { return domain::TouchKey(tx, key->id, now); });
+        s.store->Write([&](store::Tx& tx) { return domain::TouchKey(tx, *key, now); });
     if (!touched.ok()) {
       core::Log(core::LogLevel::kWarn, "could not record key use",
                 {{"key_id", key->id}, {"error", touched.message()}});
@@ -222,6 +225,12 @@ http::Response RequestContext::Commit(
     return Fail(st);
   }
   return out;
+}
+
+void RequestContext::SetReplayBody(std::string body) {
+  if (idempotency) {
+    idempotency->replay_body = std::move(body);
+  }
 }
 
 http::Response RequestContext::Query(

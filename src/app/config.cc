@@ -134,7 +134,8 @@ KeySpec CidrListKey(std::string name, std::vector<std::string> Config::*field) {
 KeySpec AddressKey(std::string name, std::string Config::*field, bool optional) {
   return {name, [name, field, optional](Config& c, const std::string& v) -> Status {
             if (!(optional && v.empty()) && !ParseHostPort(v).ok()) {
-              return Bad(name, "must be HOST:PORT (got \"" + v + "\")");
+              return Bad(name, "must be IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (got \"" + v +
+                                   "\")");
             }
             c.*field = v;
             return Status::Ok();
@@ -227,6 +228,10 @@ Result<HostPort> ParseHostPort(const std::string& text) {
   std::string host = text.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
+  }
+  unsigned char addr[16];
+  if (inet_pton(AF_INET, host.c_str(), addr) != 1 && inet_pton(AF_INET6, host.c_str(), addr) != 1) {
+    return core::InvalidArgument("the host must be an IP address");
   }
   std::string port = text.substr(colon + 1);
   int n = -1;

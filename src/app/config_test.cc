@@ -38,6 +38,7 @@ TEST(ConfigTest, BadValuesNameTheirKey) {
       {"max_body_bytes", "12"},          {"max_body_bytes", "abc"},
       {"rate_limit_per_key", "-1"},      {"attempt_timeout_s", "121"},
       {"log_format", "xml"},             {"listen", "nohost"},
+      {"listen", "localhost:8080"},      {"metrics_listen", "127.0.0.1:99999"},
       {"allowed_private_networks", "10.0.0.0/33"}, {"allow_http_webhooks", "yes"},
       {"db", "mysql://x"},               {"role", "api"},
   };
@@ -46,6 +47,11 @@ TEST(ConfigTest, BadValuesNameTheirKey) {
     ASSERT_FALSE(r.ok()) << c.key << "=" << c.value;
     EXPECT_NE(r.status().message().find(c.key), std::string::npos) << r.status().message();
   }
+}
+
+TEST(ConfigTest, ListenTakesIpv4AndBracketedIpv6) {
+  EXPECT_TRUE(LoadConfig("", {{"listen", "0.0.0.0:80"}}, {}).ok());
+  EXPECT_TRUE(LoadConfig("", {{"listen", "[::1]:8080"}}, {}).ok());
 }
 
 TEST(ConfigTest, UnknownKeysAreRefused) {

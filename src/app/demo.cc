@@ -11,13 +11,24 @@ namespace json = boost::json;
 
 core::Status SeedDemo(store::Store& store, const domain::Deps& deps, const Config& config) {
   std::optional<domain::CreatedOrganization> created;
+  bool empty = false;
+  LW_RETURN_IF_ERROR(store.Read([&](store::Tx& tx) -> core::Status {
+    LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query("SELECT COUNT(*) AS n FROM organizations"));
+    empty = rows[0].Int("n") == 0;
+    return core::Status::Ok();
+  }));
+  if (!empty) {
+    return core::Status::Ok();
+  }
+  // Hashed before the transaction: argon2 must not hold the write lock.
+  LW_ASSIGN_OR_RETURN(domain::AdminSecret secret, domain::NewAdminSecret());
   core::Status st = store.Write([&](store::Tx& tx) -> core::Status {
     LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query("SELECT COUNT(*) AS n FROM organizations"));
     if (rows[0].Int("n") > 0) {
       return core::Status::Ok();
     }
     LW_ASSIGN_OR_RETURN(created, domain::CreateOrganization(tx, deps, "Demo organization",
-                                                            "admin@demo.learnwire.dev"));
+                                                            "admin@demo.learnwire.dev", secret));
     domain::WriteContext w{deps, created->organization.id, {"system", std::nullopt}, std::nullopt};
     struct Sample {
       const char* first;
@@ -51,7 +62,7 @@ core::Status SeedDemo(store::Store& store, const domain::Deps& deps, const Confi
                "  password: %s\n"
                "  API key:  %s\n\n",
                config.listen.c_str(), config.listen.c_str(), created->admin_email.c_str(),
-               created->admin_password.c_str(), created->first_key.secret_key.c_str());
+               secret.password.c_str(), created->first_key.secret_key.c_str());
   return core::Status::Ok();
 }
 

@@ -180,23 +180,35 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
       return kUsage;
     }
     if (org_create->parsed()) {
-      return WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps& deps) {
-        LW_ASSIGN_OR_RETURN(auto created,
-                            domain::CreateOrganization(tx, deps, org_name, admin_email));
-        if (as_json) {
-          PrintJsonLine({{"organization_id", created.organization.id},
-                         {"admin_email", created.admin_email},
-                         {"admin_password", created.admin_password},
-                         {"api_key", created.first_key.secret_key}});
-        } else {
-          std::cout << "organization: " << created.organization.id << "\n"
-                    << "admin email:  " << created.admin_email << "\n"
-                    << "password:     " << created.admin_password << "\n"
-                    << "API key:      " << created.first_key.secret_key << "\n"
-                    << "(the password and the key are shown only this once)" << std::endl;
-        }
+      // The password is hashed before the transaction, and nothing secret is printed until the
+      // transaction committed.
+      auto secret = domain::NewAdminSecret();
+      if (!secret.ok()) {
+        std::fprintf(stderr, "learnwire: %s\n", secret.status().message().c_str());
+        return kFailure;
+      }
+      std::optional<domain::CreatedOrganization> created;
+      int rc = WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps& deps) {
+        LW_ASSIGN_OR_RETURN(created,
+                            domain::CreateOrganization(tx, deps, org_name, admin_email, *secret));
         return core::Status::Ok();
       });
+      if (rc != 0) {
+        return rc;
+      }
+      if (as_json) {
+        PrintJsonLine({{"organization_id", created->organization.id},
+                       {"admin_email", created->admin_email},
+                       {"admin_password", secret->password},
+                       {"api_key", created->first_key.secret_key}});
+      } else {
+        std::cout << "organization: " << created->organization.id << "\n"
+                  << "admin email:  " << created->admin_email << "\n"
+                  << "password:     " << secret->password << "\n"
+                  << "API key:      " << created->first_key.secret_key << "\n"
+                  << "(the password and the key are shown only this once)" << std::endl;
+      }
+      return 0;
     }
     if (org_list->parsed()) {
       return WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps&) {
@@ -229,16 +241,24 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
     if (!config) {
       return kUsage;
     }
-    return WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps& deps) {
-      LW_ASSIGN_OR_RETURN(std::string password, domain::ResetPassword(tx, deps, user_email));
-      if (as_json) {
-        PrintJsonLine({{"email", user_email}, {"password", password}});
-      } else {
-        std::cout << "new password for " << user_email << ": " << password
-                  << "\n(shown only this once)" << std::endl;
-      }
-      return core::Status::Ok();
+    auto secret = domain::NewAdminSecret();
+    if (!secret.ok()) {
+      std::fprintf(stderr, "learnwire: %s\n", secret.status().message().c_str());
+      return kFailure;
+    }
+    int rc = WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps& deps) {
+      return domain::ResetPassword(tx, deps, user_email, *secret);
     });
+    if (rc != 0) {
+      return rc;
+    }
+    if (as_json) {
+      PrintJsonLine({{"email", user_email}, {"password", secret->password}});
+    } else {
+      std::cout << "new password for " << user_email << ": " << secret->password
+                << "\n(shown only this once)" << std::endl;
+    }
+    return 0;
   }
   if (key->parsed()) {
     auto config = Load(key_flags);
@@ -260,25 +280,30 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
       std::fprintf(stderr, "learnwire: --scopes: give at least one scope\n");
       return kUsage;
     }
-    return WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps& deps) {
+    std::optional<domain::CreatedKey> created;
+    int rc = WithStore(*config, clock, [&](learnwire::store::Tx& tx, const domain::Deps& deps) {
       LW_ASSIGN_OR_RETURN(learnwire::store::Rows rows,
                           tx.Query("SELECT id FROM organizations WHERE id = $1", {key_org}));
       if (rows.empty()) {
         return core::NotFound("no organization " + key_org);
       }
-      LW_ASSIGN_OR_RETURN(auto created,
+      LW_ASSIGN_OR_RETURN(created,
                           domain::CreateKey(tx, deps, key_org, "cli key", scopes, std::nullopt));
-      json::array names;
-      for (const auto& n : domain::ScopeNames(scopes)) {
-        names.push_back(json::string(n));
-      }
-      if (as_json) {
-        PrintJsonLine({{"id", created.key.id}, {"key", created.secret_key}, {"scopes", names}});
-      } else {
-        std::cout << created.secret_key << "\n(shown only this once)" << std::endl;
-      }
       return core::Status::Ok();
     });
+    if (rc != 0) {
+      return rc;
+    }
+    json::array names;
+    for (const auto& n : domain::ScopeNames(scopes)) {
+      names.push_back(json::string(n));
+    }
+    if (as_json) {
+      PrintJsonLine({{"id", created->key.id}, {"key", created->secret_key}, {"scopes", names}});
+    } else {
+      std::cout << created->secret_key << "\n(shown only this once)" << std::endl;
+    }
+    return 0;
   }
   return kUsage;
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "core/random.h"
+#include "domain/common.h"
 
 namespace learnwire::domain {
 namespace {
@@ -316,14 +317,24 @@ Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock,
   return key;
 }
 
-Status TouchKey(store::Tx& tx, const std::string& key_id, int64_t now_ms) {
-  return tx.Exec("UPDATE api_keys SET last_used_at = $1 WHERE id = $2", {now_ms, key_id})
+Status TouchKey(store::Tx& tx, const ApiKey& key, int64_t now_ms) {
+  return tx
+      .Exec("UPDATE api_keys SET last_used_at = $1 WHERE organization_id = $2 AND id = $3",
+            {now_ms, key.organization_id, key.id})
       .status();
+}
+
+Result<AdminSecret> NewAdminSecret() {
+  AdminSecret secret;
+  secret.password = core::RandomBase62(20);
+  LW_ASSIGN_OR_RETURN(secret.hash, HashPassword(secret.password));
+  return secret;
 }
 
 Result<CreatedOrganization> CreateOrganization(store::Tx& tx, const Deps& deps,
                                                const std::string& name,
-                                               const std::string& admin_email) {
+                                               const std::string& admin_email,
+                                               const AdminSecret& admin_secret) {
   if (name.empty() || name.size() > 200) {
     return Status::Invalid("name", "must be 1 to 200 characters");
   }
@@ -338,13 +349,11 @@ Result<CreatedOrganization> CreateOrganization(store::Tx& tx, const Deps& deps,
                              {out.organization.id, name, now})
                          .status());
   out.admin_email = admin_email;
-  out.admin_password = core::RandomBase62(20);
-  LW_ASSIGN_OR_RETURN(std::string hash, HashPassword(out.admin_password));
   Status user = tx.Exec("INSERT INTO users (id, organization_id, email, email_lower, name, "
                         "password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
                         "$7, $7)",
                         {deps.ids->New("usr"), out.organization.id, admin_email,
-                         LowerAscii(admin_email), "Administrator", hash, now})
+                         FoldCase(admin_email), "Administrator", admin_secret.hash, now})
                     .status();
   if (user.code() == core::Code::kConflict) {
     return core::Conflict("a user with email " + admin_email + " already exists");
@@ -376,17 +385,13 @@ Status SetOrganizationDisabled(store::Tx& tx, const Deps& deps, const std::strin
   return changed == 0 ? core::NotFound("no organization " + id) : Status::Ok();
 }
 
-Result<std::string> ResetPassword(store::Tx& tx, const Deps& deps, const std::string& email) {
-  std::string password = core::RandomBase62(20);
-  LW_ASSIGN_OR_RETURN(std::string hash, HashPassword(password));
+Status ResetPassword(store::Tx& tx, const Deps& deps, const std::string& email,
+                     const AdminSecret& secret) {
   LW_ASSIGN_OR_RETURN(int64_t changed,
                       tx.Exec("UPDATE users SET password_hash = $1, updated_at = $2 WHERE "
                               "email_lower = $3",
-                              {hash, core::ToUnixMs(deps.clock->Now()), LowerAscii(email)}));
-  if (changed == 0) {
-    return core::NotFound("no user with email " + email);
-  }
-  return password;
+                              {secret.hash, core::ToUnixMs(deps.clock->Now()), FoldCase(email)}));
+  return changed == 0 ? core::NotFound("no user with email " + email) : Status::Ok();
 }
 
 }  // namespace learnwire::domain

@@ -50,11 +50,18 @@ struct CreatedKey {
   std::string secret_key;  // the whole "lw_<id>_<secret>", shown once
 };
 
+// A generated administrator password and its argon2id hash. Made before the transaction that
+// stores it: hashing takes tens of milliseconds and must not hold the write lock.
+struct AdminSecret {
+  std::string password;  // shown once
+  std::string hash;
+};
+core::Result<AdminSecret> NewAdminSecret();
+
 struct CreatedOrganization {
   Organization organization;
   std::string admin_email;
-  std::string admin_password;  // generated, shown once
-  CreatedKey first_key;        // all four scopes
+  CreatedKey first_key;  // all four scopes
 };
 
 struct Deps {
@@ -68,7 +75,8 @@ std::string LowerAscii(std::string s);
 
 core::Result<CreatedOrganization> CreateOrganization(store::Tx& tx, const Deps& deps,
                                                      const std::string& name,
-                                                     const std::string& admin_email);
+                                                     const std::string& admin_email,
+                                                     const AdminSecret& admin_secret);
 core::Result<std::vector<Organization>> ListOrganizations(store::Tx& tx);
 core::Status SetOrganizationDisabled(store::Tx& tx, const Deps& deps, const std::string& id,
                                      bool disabled);
@@ -89,13 +97,14 @@ core::Status RevokeKey(store::Tx& tx, const Deps& deps, const std::string& organ
 // belonging to a disabled organization. Never logs the secret.
 core::Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock,
                                   const std::string& presented);
-core::Status TouchKey(store::Tx& tx, const std::string& key_id, int64_t now_ms);
+core::Status TouchKey(store::Tx& tx, const ApiKey& key, int64_t now_ms);
 
 // argon2id (m = 19 MiB, t = 2, p = 1); at most 4 hashes computed at once in this process.
 core::Result<std::string> HashPassword(const std::string& password);
 bool VerifyPassword(const std::string& encoded, const std::string& password);
 
-// Sets a new generated password for the user with this email; returns it (shown once).
-core::Result<std::string> ResetPassword(store::Tx& tx, const Deps& deps, const std::string& email);
+// Stores a new password (its hash) for the user with this email.
+core::Status ResetPassword(store::Tx& tx, const Deps& deps, const std::string& email,
+                           const AdminSecret& secret);
 
 }  // namespace learnwire::domain

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -84,6 +85,8 @@ std::optional<std::string> CheckCustomFields(const json::value& v) {
       if (CodePoints(s) > 1000) {
         return "value of \"" + key + "\" must be at most 1000 characters";
       }
+    } else if (val.is_double() && !std::isfinite(val.get_double())) {
+      return "value of \"" + key + "\" is a number out of range";
     } else if (!val.is_number() && !val.is_bool()) {
       return "value of \"" + key + "\" must be a string, a number or a boolean";
     }
@@ -208,7 +211,7 @@ Status CheckUnique(store::Tx& tx, const std::string& org, const Learner& l) {
   LW_ASSIGN_OR_RETURN(store::Rows rows,
                       tx.Query("SELECT id FROM learners WHERE organization_id = $1 AND "
                                "email_lower = $2 AND deleted_at IS NULL AND id <> $3",
-                               {org, LowerAscii(l.email), l.id}));
+                               {org, FoldCase(l.email), l.id}));
   if (!rows.empty()) {
     return core::Conflict("a learner with email " + l.email + " already exists");
   }
@@ -245,7 +248,7 @@ Status Save(store::Tx& tx, const std::string& org, const Learner& l) {
             "username = $5, language = $6, external_id = $7, custom_fields = $8, status = $9, "
             "updated_at = $10, deleted_at = $11, search_text = $14 WHERE organization_id = $12 "
             "AND id = $13",
-            {l.email, LowerAscii(l.email), l.firstname, l.lastname, l.username, l.language,
+            {l.email, FoldCase(l.email), l.firstname, l.lastname, l.username, l.language,
              l.external_id, json::serialize(l.custom_fields), l.status, l.updated_at,
              l.deleted_at, org, l.id, SearchText(l)})
       .status();
@@ -322,7 +325,7 @@ Result<Learner> CreateLearner(store::Tx& tx, const WriteContext& ctx, const json
               "lastname, username, language, external_id, custom_fields, status, created_at, "
               "updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
               "$12, $12, $13)",
-              {l.id, ctx.organization_id, l.email, LowerAscii(l.email), l.firstname, l.lastname,
+              {l.id, ctx.organization_id, l.email, FoldCase(l.email), l.firstname, l.lastname,
                l.username, l.language, l.external_id, json::serialize(l.custom_fields), l.status,
                l.created_at, SearchText(l)})
           .status());
@@ -391,7 +394,9 @@ Result<Learner> EraseLearner(store::Tx& tx, const WriteContext& ctx, const std::
   LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, true));
   int64_t now = std::max(ctx.Now(), l.updated_at + 1);
   l.email = l.firstname = l.lastname = "erased";
-  l.username = "erased";
+  if (l.username) {
+    l.username = "erased";
+  }
   l.external_id.reset();
   l.custom_fields = {};
   l.updated_at = now;
@@ -399,9 +404,11 @@ Result<Learner> EraseLearner(store::Tx& tx, const WriteContext& ctx, const std::
     l.deleted_at = now;
   }
   LW_RETURN_IF_ERROR(Save(tx, ctx.organization_id, l));
-  LW_RETURN_IF_ERROR(
-      tx.Exec("UPDATE learners SET erased_at = $1 WHERE id = $2", {now, l.id}).status());
-  LW_RETURN_IF_ERROR(events::ScrubLearner(tx, l.id));
+  LW_RETURN_IF_ERROR(tx.Exec("UPDATE learners SET erased_at = $1 WHERE organization_id = $2 AND "
+                             "id = $3",
+                             {now, ctx.organization_id, l.id})
+                         .status());
+  LW_RETURN_IF_ERROR(events::ScrubLearner(tx, ctx.organization_id, l.id));
   json::object data{{"id", l.id}, {"external_id", nullptr}};
   // The erasure event names no personal data, so it is not linked for later scrubbing.
   LW_RETURN_IF_ERROR(events::Append(tx, ctx.Events(),
@@ -422,7 +429,7 @@ ListQuery LearnerListQuery(const std::string& organization_id, const LearnerFilt
     q.where += " AND " + clause + "$" + std::to_string(q.params.size());
   };
   if (f.email) {
-    add("email_lower = ", LowerAscii(*f.email));
+    add("email_lower = ", FoldCase(*f.email));
   }
   if (f.external_id) {
     add("external_id = ", *f.external_id);
@@ -483,7 +490,7 @@ Result<std::vector<BulkItemResult>> BulkUpsertLearners(store::Tx& tx, const Writ
                           tx.Query("SELECT id FROM learners WHERE organization_id = $1 AND "
                                    "email_lower = $2 AND deleted_at IS NULL",
                                    {ctx.organization_id,
-                                    LowerAscii(std::string(e->get_string()))}));
+                                    FoldCase(std::string(e->get_string()))}));
       if (!rows.empty()) {
         by_email = rows[0].Str("id");
       }

@@ -89,59 +89,69 @@ Result<int64_t> SeqOf(store::Tx& tx, const std::string& organization_id,
 
 namespace {
 
-void Scrub(json::value& v, const std::string& learner_id) {
-  if (json::object* o = v.if_object()) {
-    const json::value* id = o->if_contains("id");
-    if (id && id->is_string() && id->get_string() == learner_id) {
-      for (const char* k : {"email", "firstname", "lastname", "username"}) {
-        if (o->contains(k)) {
-          (*o)[k] = "erased";
-        }
-      }
-      if (o->contains("external_id")) {
-        (*o)["external_id"] = nullptr;
-      }
-      if (o->contains("custom_fields")) {
-        (*o)["custom_fields"] = json::object();
-      }
-      // learner.updated keeps the old values in "previous": scrub those too.
-      if (json::value* prev = o->if_contains("previous"); prev && prev->is_object()) {
-        json::object& p = prev->get_object();
-        for (const char* k : {"email", "firstname", "lastname", "username"}) {
-          if (p.contains(k)) {
-            p[k] = "erased";
-          }
-        }
-        if (p.contains("external_id")) {
-          p["external_id"] = nullptr;
-        }
-        if (p.contains("custom_fields")) {
-          p["custom_fields"] = json::object();
-        }
-      }
-    }
-    for (auto& kv : *o) {
-      Scrub(kv.value(), learner_id);
-    }
-  } else if (json::array* a = v.if_array()) {
-    for (auto& item : *a) {
-      Scrub(item, learner_id);
+bool ScrubPersonalFields(json::object& o) {
+  bool changed = false;
+  for (const char* k : {"email", "firstname", "lastname", "username"}) {
+    json::value* v = o.if_contains(k);
+    if (v && v->is_string() && v->get_string() != "erased") {
+      *v = "erased";
+      changed = true;
     }
   }
+  if (json::value* v = o.if_contains("external_id"); v && !v->is_null()) {
+    *v = nullptr;
+    changed = true;
+  }
+  if (json::value* v = o.if_contains("custom_fields"); v && !(v->is_object() && v->get_object().empty())) {
+    *v = json::object();
+    changed = true;
+  }
+  return changed;
 }
 
 }  // namespace
 
-Status ScrubLearner(store::Tx& tx, const std::string& learner_id) {
+bool ScrubLearnerJson(json::value& v, const std::string& learner_id) {
+  bool changed = false;
+  if (json::object* o = v.if_object()) {
+    const json::value* id = o->if_contains("id");
+    if (id && id->is_string() && id->get_string() == learner_id) {
+      changed |= ScrubPersonalFields(*o);
+      // learner.updated keeps the old values in "previous": scrub those too.
+      if (json::value* prev = o->if_contains("previous"); prev && prev->is_object()) {
+        changed |= ScrubPersonalFields(prev->get_object());
+      }
+    }
+    for (auto& kv : *o) {
+      changed |= ScrubLearnerJson(kv.value(), learner_id);
+    }
+  } else if (json::array* a = v.if_array()) {
+    for (auto& item : *a) {
+      changed |= ScrubLearnerJson(item, learner_id);
+    }
+  }
+  return changed;
+}
+
+Status ScrubLearner(store::Tx& tx, const std::string& organization_id,
+                    const std::string& learner_id) {
   LW_ASSIGN_OR_RETURN(store::Rows rows,
-                      tx.Query("SELECT seq, payload FROM events WHERE learner_id = $1",
-                               {learner_id}));
+                      tx.Query("SELECT seq, payload FROM events WHERE organization_id = $1 AND "
+                               "learner_id = $2",
+                               {organization_id, learner_id}));
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    json::value payload = json::parse(rows[i].Str("payload"));
-    Scrub(payload, learner_id);
-    LW_RETURN_IF_ERROR(tx.Exec("UPDATE events SET payload = $1 WHERE seq = $2",
-                               {json::serialize(payload), rows[i].Int("seq")})
-                           .status());
+    boost::system::error_code ec;
+    json::value payload = json::parse(rows[i].Str("payload"), ec);
+    if (ec) {
+      return core::Internal("stored event payload is not JSON (seq " +
+                            std::to_string(rows[i].Int("seq")) + ")");
+    }
+    if (ScrubLearnerJson(payload, learner_id)) {
+      LW_RETURN_IF_ERROR(tx.Exec("UPDATE events SET payload = $1 WHERE organization_id = $2 AND "
+                                 "seq = $3",
+                                 {json::serialize(payload), organization_id, rows[i].Int("seq")})
+                             .status());
+    }
   }
   return Status::Ok();
 }

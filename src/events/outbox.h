@@ -62,9 +62,13 @@ core::Result<int64_t> SeqOf(store::Tx& tx, const std::string& organization_id,
 core::Result<StoredEvent> Get(store::Tx& tx, const std::string& organization_id,
                               const std::string& event_id);
 
-// Rewrites every stored payload that names the learner: in each object whose "id" is the
-// learner's, personal fields become "erased" (external_id null, custom_fields {}).
-core::Status ScrubLearner(store::Tx& tx, const std::string& learner_id);
+// Rewrites every stored payload of the organization that names the learner (ScrubLearnerJson).
+core::Status ScrubLearner(store::Tx& tx, const std::string& organization_id,
+                          const std::string& learner_id);
+// In each object of `v` whose "id" is the learner's (and its "previous"), personal fields that
+// hold text become "erased", external_id null and custom_fields {}. Returns whether anything
+// changed.
+bool ScrubLearnerJson(boost::json::value& v, const std::string& learner_id);
 
 // The valid event types of EVENTS.md.
 const std::vector<std::string>& Catalog();

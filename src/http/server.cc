@@ -285,7 +285,9 @@ void Session::OnBody(beast::error_code ec) {
 
 void Session::HandleReadError(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
-    SendProblem(413, "payload-too-large", "The request body is too large.");
+    // A chunked body grew past the limit: like an oversized content-length, the handler answers
+    // (route, 401 and 403 come first) and the connection closes after.
+    Dispatch(true);
     return;
   }
   // Peer gone, timed out (also idle keep-alive) or closed by Stop: nobody to answer.
@@ -320,7 +322,9 @@ void Session::Dispatch(bool body_too_large) {
     }
     request.headers.emplace(std::move(name), std::string(field.value()));
   }
-  request.body = std::move(beast_request.body());
+  if (!body_too_large) {
+    request.body = std::move(beast_request.body());  // else only part of it was read: none given
+  }
   request.remote_addr = remote_addr_;
   request.request_id = request_id_;
   request.body_too_large = body_too_large;

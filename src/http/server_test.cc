@@ -291,7 +291,7 @@ TEST_F(ServerTest, BodyAtTheLimitIsAccepted) {
 
 TEST_F(ServerTest, OversizedChunkedBodyIs413) {
   options_.max_body_bytes = 16;
-  StartServer();
+  StartServer(AnswerTooLarge);
   auto c = Connect();
   ASSERT_TRUE(
       c->Send("POST /x HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"

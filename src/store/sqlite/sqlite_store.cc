@@ -49,7 +49,16 @@ core::Status RunInTransaction(Connection& connection, std::string_view begin,
   if (!began.ok()) {
     return began.status();
   }
-  core::Status status = fn(connection);
+  core::Status status;
+  // A function that throws (a library below it did) must not leave the connection inside a
+  // transaction holding the file's write lock: the exception becomes an internal error here.
+  try {
+    status = fn(connection);
+  } catch (const std::exception& e) {
+    status = core::Internal(std::string("transaction function threw: ") + e.what());
+  } catch (...) {
+    status = core::Internal("transaction function threw");
+  }
   if (status.ok()) {
     core::Result<int64_t> committed = connection.Exec("COMMIT");
     if (committed.ok()) {

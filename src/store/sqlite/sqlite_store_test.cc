@@ -450,3 +450,41 @@ TEST_F(SqliteStoreTest, EmptyPathIsInvalid) {
 
 }  // namespace
 }  // namespace learnwire::store
+
+namespace learnwire::store {
+namespace {
+
+TEST(SqliteStoreExceptionTest, AThrowingWriteRollsBackAndReleasesTheLock) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("lw_throw_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  SqliteOptions options;
+  options.path = (dir / "db").string();
+  auto opened = OpenSqlite(options);
+  ASSERT_TRUE(opened.ok());
+  auto& s = *opened.value();
+  ASSERT_TRUE(s.Write([](Tx& tx) { return tx.Exec("CREATE TABLE t (x INTEGER)").status(); }).ok());
+  core::Status st = s.Write([](Tx& tx) -> core::Status {
+    (void)tx.Exec("INSERT INTO t VALUES (1)");
+    throw std::runtime_error("boom");
+  });
+  EXPECT_EQ(st.code(), core::Code::kInternal);
+  // A second store on the file (another process, say) can write at once: no lock is held.
+  SqliteOptions other = options;
+  other.busy_timeout_ms = 100;
+  auto second = OpenSqlite(other);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE((*second)->Write([](Tx& tx) { return tx.Exec("INSERT INTO t VALUES (2)").status(); })
+                  .ok());
+  int64_t n = -1;
+  ASSERT_TRUE(s.Read([&](Tx& tx) -> core::Status {
+                 LW_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT COUNT(*) AS n FROM t"));
+                 n = rows[0].Int("n");
+                 return core::Status::Ok();
+               }).ok());
+  EXPECT_EQ(n, 1);  // the thrown transaction's row is gone
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace learnwire::store
