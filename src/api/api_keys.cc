@@ -112,23 +112,23 @@ Response List(RequestContext& ctx) {
     q.columns = "id";
     q.where = "organization_id = $1 AND revoked_at IS NULL";
     q.params = {ctx.org()};
-    q.include_deleted = true;  // api_keys has no deleted_at: revoked keys are filtered above
+    q.soft_delete = false;  // revoked keys are filtered above
     q.cursor = params->cursor;
     q.limit = params->limit;
     q.exact_count = params->exact_count;
     LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
-    json::array results;
+    JsonArrayText results;
     domain::ListCursor first, last;
     for (std::size_t i = 0; i < page.rows.size(); ++i) {
       LW_ASSIGN_OR_RETURN(domain::ApiKey k, domain::GetKey(tx, ctx.org(), page.rows[i].Str("id")));
-      results.push_back(KeyJson(k));
+      results.Add(json::serialize(KeyJson(k)));
       domain::ListCursor c{true, 0, k.id};
       if (i == 0) {
         first = c;
       }
       last = c;
     }
-    return RenderList(ctx, *params, page, std::move(results), first, last);
+    return RenderList(ctx, *params, page, std::move(results).Finish(), first, last);
   });
 }
 

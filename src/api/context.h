@@ -34,6 +34,7 @@ struct Services {
   http::RateLimiter* rate_limiter = nullptr;
   http::FailureCounter* auth_failures = nullptr;
   std::string cursor_key;       // HMAC key for list cursors (per installation)
+  int64_t retention_days = 30;  // events older than this are gone: `after` them is 410
   std::string openapi_json;     // the document served at /openapi.json
   std::string web_root;         // when set, /docs files are read from here first
   // Files built into the binary, by served name ("docs/swagger-ui.css").

@@ -29,19 +29,36 @@ bool KnownType(const std::string& t) {
 }
 
 Response List(RequestContext& ctx) {
-  auto params = ParseListParams(ctx, {"type", "after", "since", "until"}, false);
+  auto params = ParseListParams(ctx, {"type", "after", "since", "until"}, false,
+                                domain::ListOrder::kBySeq);
   if (!params.ok()) {
     return ctx.Fail(params.status());
   }
-  events::EventFilter f;
-  f.organization_id = ctx.org();
-  f.limit = params->limit;
+  domain::ListQuery q;
+  q.table = "events";
+  q.columns = events::kEventColumns;
+  q.where = events::kFeedCondition;
+  q.params = {ctx.org()};
+  q.order = domain::ListOrder::kBySeq;
+  q.soft_delete = false;
+  q.limit = params->limit;
+  q.cursor = params->cursor;
+  q.exact_count = params->exact_count;
+  auto add = [&](const std::string& clause, store::Value v) {
+    q.params.push_back(std::move(v));
+    q.where += " AND " + clause + " $" + std::to_string(q.params.size());
+  };
   const auto& filters = params->filters;
   if (auto it = filters.find("type"); it != filters.end()) {
-    if (!KnownType(it->second)) {
+    const std::string& t = it->second;
+    if (!KnownType(t)) {
       return ctx.Fail(core::InvalidArgument("query parameter type: unknown event type"));
     }
-    f.type = it->second;
+    if (t.ends_with(".*")) {
+      add("substr(type, 1, " + std::to_string(t.size() - 1) + ") =", t.substr(0, t.size() - 1));
+    } else {
+      add("type =", t);
+    }
   }
   for (const char* k : {"since", "until"}) {
     if (auto it = filters.find(k); it != filters.end()) {
@@ -50,55 +67,43 @@ Response List(RequestContext& ctx) {
         return ctx.Fail(core::InvalidArgument(std::string("query parameter ") + k +
                                               ": must be an RFC 3339 time"));
       }
-      (std::string(k) == "since" ? f.since_ms : f.until_ms) = *t;
+      add(std::string(k) == "since" ? "created_at >=" : "created_at <", *t);
     }
   }
   std::optional<std::string> after;
   if (auto it = filters.find("after"); it != filters.end()) {
     after = it->second;
+    if (!core::IsValidId(*after, "evt")) {
+      return ctx.Fail(core::InvalidArgument("query parameter after: not an event id"));
+    }
   }
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
     if (after) {
-      auto seq = core::IsValidId(*after, "evt") ? events::SeqOf(tx, ctx.org(), *after)
-                                                : Result<int64_t>(core::NotFound(""));
+      auto seq = events::SeqOf(tx, ctx.org(), *after);
       if (!seq.ok()) {
-        // An id that is well formed but not (or no longer) stored has expired.
-        if (core::IsValidId(*after, "evt")) {
+        // An id from before the retention horizon names an event that was purged; any other
+        // unknown id (another organization's, say) is simply not found.
+        int64_t horizon = ctx.Now() - ctx.services.retention_days * 86'400'000LL;
+        if (core::IdTimeMs(*after) < horizon) {
           return http::Problem(410, "events-expired",
                                "the event named by after is no longer retained");
         }
-        return core::Status(core::InvalidArgument("query parameter after: not an event id"));
+        return core::NotFound("query parameter after: no such event");
       }
-      f.after_seq = *seq;
+      add("seq >", *seq);
     }
-    // The cursor continues from the last sequence number seen.
-    if (params->cursor) {
-      int64_t from = params->cursor->updated_at;
-      if (!f.after_seq || from > *f.after_seq) {
-        f.after_seq = from;
+    LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
+    JsonArrayText results;  // stored envelopes are JSON already: no parse, no serialize
+    domain::ListCursor first, last;
+    for (std::size_t i = 0; i < page.rows.size(); ++i) {
+      results.Add(page.rows[i].Str("payload"));
+      domain::ListCursor c{true, page.rows[i].Int("seq"), ""};
+      if (i == 0) {
+        first = c;
       }
+      last = c;
     }
-    f.limit = params->limit + 1;
-    LW_ASSIGN_OR_RETURN(auto rows, events::List(tx, f));
-    bool more = rows.size() > static_cast<std::size_t>(params->limit);
-    if (more) {
-      rows.pop_back();
-    }
-    json::array results;
-    for (const auto& e : rows) {
-      boost::system::error_code ec;
-      results.push_back(json::parse(e.payload, ec));
-    }
-    json::object body;
-    body["count"] = nullptr;
-    body["next"] = nullptr;
-    body["previous"] = nullptr;
-    if (more) {
-      domain::ListCursor c{true, rows.back().seq, rows.back().id};
-      body["next"] = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, c, false));
-    }
-    body["results"] = std::move(results);
-    return Json(200, body);
+    return RenderList(ctx, *params, page, std::move(results).Finish(), first, last);
   });
 }
 

@@ -28,7 +28,7 @@ Result<const json::object*> BodyObject(const RequestContext& ctx) {
 }
 
 Response Created(const domain::Learner& l) {
-  Response r = Json(201, domain::LearnerJson(l));
+  Response r = http::JsonResponse(201, domain::RenderLearner(l));
   r.SetHeader("location", "/api/v1/learners/" + l.id);
   return r;
 }
@@ -59,20 +59,21 @@ Response List(RequestContext& ctx) {
   q.cursor = params->cursor;
   q.exact_count = params->exact_count;
   q.include_deleted = params->include_deleted;
+  q.order = params->order;
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
-    json::array results;
+    JsonArrayText results;
     domain::ListCursor first, last;
     for (std::size_t i = 0; i < page.rows.size(); ++i) {
       domain::Learner l = domain::LearnerFromRow(page.rows[i]);
-      results.push_back(l.deleted_at ? domain::LearnerTombstone(l) : domain::LearnerJson(l));
-      domain::ListCursor c{true, l.updated_at, l.id};
+      results.Add(l.deleted_at ? domain::RenderLearnerTombstone(l) : domain::RenderLearner(l));
+      domain::ListCursor c{true, l.updated_at, l.id};  // number is used by kByUpdated only
       if (i == 0) {
         first = c;
       }
       last = c;
     }
-    return RenderList(ctx, *params, page, std::move(results), first, last);
+    return RenderList(ctx, *params, page, std::move(results).Finish(), first, last);
   });
 }
 
@@ -94,7 +95,7 @@ Response Get(RequestContext& ctx) {
   }
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(domain::Learner l, domain::GetLearner(tx, ctx.org(), id));
-    return Json(200, domain::LearnerJson(l));
+    return http::JsonResponse(200, domain::RenderLearner(l));
   });
 }
 
@@ -110,7 +111,7 @@ Response Update(RequestContext& ctx, domain::WriteMode mode) {
   return ctx.Commit([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(domain::Learner l,
                         domain::UpdateLearner(tx, ctx.Write(), id, **body, mode));
-    return Json(200, domain::LearnerJson(l));
+    return http::JsonResponse(200, domain::RenderLearner(l));
   });
 }
 
@@ -145,10 +146,10 @@ Response Action(RequestContext& ctx, const std::string& action) {
     if (action == "erase") {
       LW_ASSIGN_OR_RETURN(domain::Learner l, domain::EraseLearner(tx, w, id));
       LW_RETURN_IF_ERROR(ScrubIdempotentResponses(tx, ctx.org(), id));
-      return Json(200, domain::LearnerJson(l));
+      return http::JsonResponse(200, domain::RenderLearner(l));
     }
     LW_ASSIGN_OR_RETURN(domain::Learner l, domain::SetLearnerBanned(tx, w, id, action == "ban"));
-    return Json(200, domain::LearnerJson(l));
+    return http::JsonResponse(200, domain::RenderLearner(l));
   });
 }
 

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "core/time_format.h"
 
 namespace learnwire::api {
@@ -97,14 +98,37 @@ std::string PageLink(const RequestContext& ctx, const std::string& cursor) {
   return out + "cursor=" + cursor;
 }
 
-std::string EncodeCursor(const std::string& key, const domain::ListCursor& c, bool by_updated) {
-  std::string data = std::string(c.forward ? "n" : "p") + (by_updated ? "u" : "i") + "|" +
-                     std::to_string(c.updated_at) + "|" + c.id;
-  return Base64Url(data + Mac(key, data));
+namespace {
+
+char OrderCode(domain::ListOrder order) {
+  switch (order) {
+    case domain::ListOrder::kById:
+      return 'i';
+    case domain::ListOrder::kByUpdated:
+      return 'u';
+    case domain::ListOrder::kBySeq:
+      return 's';
+  }
+  return '?';
 }
 
-std::optional<domain::ListCursor> DecodeCursor(const std::string& key, const std::string& text,
-                                               bool by_updated) {
+std::string CursorScope(const RequestContext& ctx) {
+  return ctx.req.path + "|" + (ctx.key ? ctx.key->organization_id : "");
+}
+
+}  // namespace
+
+// The signed text is "<n|p><order>|<number>|<id>"; the MAC also covers the scope, which is not
+// carried (the server knows it from the request).
+std::string EncodeCursor(const std::string& key, const std::string& scope,
+                         const domain::ListCursor& c, domain::ListOrder order) {
+  std::string data = std::string(c.forward ? "n" : "p") + OrderCode(order) + "|" +
+                     std::to_string(c.number) + "|" + c.id;
+  return Base64Url(data + Mac(key, scope + "\n" + data));
+}
+
+std::optional<domain::ListCursor> DecodeCursor(const std::string& key, const std::string& scope,
+                                               const std::string& text, domain::ListOrder order) {
   if (text.size() > 512) {
     return std::nullopt;
   }
@@ -114,20 +138,21 @@ std::optional<domain::ListCursor> DecodeCursor(const std::string& key, const std
   }
   std::string data = raw->substr(0, raw->size() - kMacBytes);
   std::string mac = raw->substr(raw->size() - kMacBytes);
-  std::string want = Mac(key, data);
+  std::string want = Mac(key, scope + "\n" + data);
   if (CRYPTO_memcmp(mac.data(), want.data(), kMacBytes) != 0) {
     return std::nullopt;
   }
   std::size_t bar1 = data.find('|');
   std::size_t bar2 = data.find('|', bar1 + 1);
-  if (bar1 != 2 || bar2 == std::string::npos || data[1] != (by_updated ? 'u' : 'i')) {
+  if (bar1 != 2 || bar2 == std::string::npos || data[1] != OrderCode(order) ||
+      (data[0] != 'n' && data[0] != 'p')) {
     return std::nullopt;
   }
   domain::ListCursor c;
   c.forward = data[0] == 'n';
-  std::string u = data.substr(bar1 + 1, bar2 - bar1 - 1);
-  auto [p, ec] = std::from_chars(u.data(), u.data() + u.size(), c.updated_at);
-  if (ec != std::errc()) {
+  std::string number = data.substr(bar1 + 1, bar2 - bar1 - 1);
+  auto [p, ec] = std::from_chars(number.data(), number.data() + number.size(), c.number);
+  if (ec != std::errc() || p != number.data() + number.size()) {
     return std::nullopt;
   }
   c.id = data.substr(bar2 + 1);
@@ -136,8 +161,9 @@ std::optional<domain::ListCursor> DecodeCursor(const std::string& key, const std
 
 core::Result<ListParams> ParseListParams(const RequestContext& ctx,
                                          const std::set<std::string>& filters,
-                                         bool with_time_params) {
+                                         bool with_time_params, domain::ListOrder order) {
   ListParams out;
+  out.order = order;
   std::set<std::string> seen;
   std::optional<std::string> cursor_text;
   for (const auto& [k, v] : ctx.req.query) {
@@ -178,8 +204,11 @@ core::Result<ListParams> ParseListParams(const RequestContext& ctx,
       return BadParam(k, "is not a parameter of this list");
     }
   }
+  if (out.updated_since) {
+    out.order = domain::ListOrder::kByUpdated;
+  }
   if (cursor_text) {
-    out.cursor = DecodeCursor(ctx.services.cursor_key, *cursor_text, out.updated_since.has_value());
+    out.cursor = DecodeCursor(ctx.services.cursor_key, CursorScope(ctx), *cursor_text, out.order);
     if (!out.cursor) {
       return BadParam("cursor", "was not issued by this server for this list");
     }
@@ -188,28 +217,33 @@ core::Result<ListParams> ParseListParams(const RequestContext& ctx,
 }
 
 http::Response RenderList(const RequestContext& ctx, const ListParams& params,
-                          const domain::ListPage& page, json::array results,
+                          const domain::ListPage& page, const std::string& results,
                           const domain::ListCursor& first, const domain::ListCursor& last) {
-  bool by_updated = params.updated_since.has_value();
-  json::object body;
-  body["count"] = page.count ? json::value(*page.count) : json::value(nullptr);
-  json::value next = nullptr, previous = nullptr;
-  if (!results.empty()) {
+  std::optional<std::string> next, previous;
+  if (!page.rows.empty()) {
     if (page.more_after) {
       domain::ListCursor c = last;
       c.forward = true;
-      next = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, c, by_updated));
+      next = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c,
+                                        params.order));
     }
     if (page.more_before) {
       domain::ListCursor c = first;
       c.forward = false;
-      previous = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, c, by_updated));
+      previous = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c,
+                                            params.order));
     }
   }
-  body["next"] = next;
-  body["previous"] = previous;
-  body["results"] = std::move(results);
-  return Json(200, body);
+  std::string body;
+  body.reserve(results.size() + 600);
+  core::JsonObjectWriter w(body);
+  if (page.count) {
+    w.Int("count", *page.count);
+  } else {
+    w.Raw("count", "null");
+  }
+  w.OptString("next", next).OptString("previous", previous).Raw("results", results).Close();
+  return http::JsonResponse(200, std::move(body));
 }
 
 }  // namespace learnwire::api

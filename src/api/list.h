@@ -16,6 +16,7 @@
 namespace learnwire::api {
 
 struct ListParams {
+  domain::ListOrder order = domain::ListOrder::kById;  // kByUpdated when updated_since is given
   int limit = 50;
   std::optional<domain::ListCursor> cursor;
   bool exact_count = false;
@@ -26,21 +27,46 @@ struct ListParams {
 
 // Fails with a 400-mapped Status naming the bad parameter. `filters` are the names this list
 // accepts besides the common ones; `with_time_params` adds updated_since and include_deleted.
+// A cursor is accepted only for the list (path and organization) and order it was issued for.
 core::Result<ListParams> ParseListParams(const RequestContext& ctx,
                                          const std::set<std::string>& filters,
-                                         bool with_time_params = true);
+                                         bool with_time_params = true,
+                                         domain::ListOrder order = domain::ListOrder::kById);
 
-// Renders a page. `results` already holds the page's items in order; the cursors are made
-// from `first`/`last` sort keys.
+// Renders a page. `results` is the JSON text of the page's items, in order, as an array; the
+// cursors are made from `first`/`last` positions.
 http::Response RenderList(const RequestContext& ctx, const ListParams& params,
-                          const domain::ListPage& page, boost::json::array results,
+                          const domain::ListPage& page, const std::string& results,
                           const domain::ListCursor& first, const domain::ListCursor& last);
+
+// Collects rendered items into a JSON array text.
+class JsonArrayText {
+ public:
+  JsonArrayText() { text_.push_back('['); }
+  void Add(std::string_view item) {
+    if (text_.size() > 1) {
+      text_.push_back(',');
+    }
+    text_.append(item);
+  }
+  bool empty() const { return text_.size() == 1; }
+  std::string Finish() && {
+    text_.push_back(']');
+    return std::move(text_);
+  }
+
+ private:
+  std::string text_;
+};
 
 // The link to another page: this path with the same query, the cursor replaced.
 std::string PageLink(const RequestContext& ctx, const std::string& cursor);
 
-std::string EncodeCursor(const std::string& key, const domain::ListCursor& c, bool by_updated);
-std::optional<domain::ListCursor> DecodeCursor(const std::string& key, const std::string& text,
-                                               bool by_updated);
+// Cursors are signed (HMAC-SHA256 with the installation's key) over their position, their order
+// and `scope` (the list's path and organization), so no other list accepts them.
+std::string EncodeCursor(const std::string& key, const std::string& scope,
+                         const domain::ListCursor& c, domain::ListOrder order);
+std::optional<domain::ListCursor> DecodeCursor(const std::string& key, const std::string& scope,
+                                               const std::string& text, domain::ListOrder order);
 
 }  // namespace learnwire::api

@@ -138,6 +138,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   services.rate_limiter = &rate_limiter;
   services.auth_failures = &auth_failures;
   services.cursor_key = *cursor_key;
+  services.retention_days = config.retention_days;
   services.openapi_json = std::string(OpenApiDocument());
   services.web_root = config.web_root;
   services.asset = [](std::string_view name) { return EmbeddedAsset(name); };

@@ -1,6 +1,7 @@
 #include "core/ids.h"
 
 #include <array>
+#include <cstring>
 #include <mutex>
 
 #include "core/random.h"
@@ -95,6 +96,17 @@ bool IsValidId(std::string_view id, std::string_view prefix) {
   }
   std::string_view body = id.substr(prefix.size() + 1);
   return IsCrockford(body) && body[0] <= '7';
+}
+
+int64_t IdTimeMs(std::string_view id) {
+  std::size_t underscore = id.find('_');
+  std::string_view body = underscore == std::string_view::npos ? id : id.substr(underscore + 1);
+  int64_t ms = 0;
+  for (std::size_t i = 0; i < 10 && i < body.size(); ++i) {
+    const char* at = std::strchr(kCrockford, body[i]);
+    ms = (ms << 5) | (at ? at - kCrockford : 0);
+  }
+  return ms;
 }
 
 std::string Base32Crockford(const unsigned char* data, std::size_t len) {

@@ -29,6 +29,9 @@ class IdGenerator {
 bool IsValidId(std::string_view id, std::string_view prefix);
 bool IsCrockford(std::string_view s);
 
+// The millisecond time encoded in a valid id's first ten characters.
+int64_t IdTimeMs(std::string_view id);
+
 // Encodes bytes as Crockford base32 without padding.
 std::string Base32Crockford(const unsigned char* data, std::size_t len);
 

@@ -41,6 +41,13 @@ TEST(IdGeneratorTest, LaterMillisecondSortsLater) {
   EXPECT_LT(a, ids.NewBody());
 }
 
+TEST(IdGeneratorTest, TheIdCarriesItsMillisecond) {
+  // Later than any time the other tests use: ids are monotonic across the whole process.
+  ManualClock clock(3'000'000'000'123);
+  IdGenerator ids(clock);
+  EXPECT_EQ(IdTimeMs(ids.New("evt")), 3'000'000'000'123);
+}
+
 TEST(IdsTest, RejectsLowerCaseAndAmbiguousLetters) {
   EXPECT_FALSE(IsValidId("lrn_01jd0000000000000000000000", "lrn"));
   EXPECT_FALSE(IsValidId("lrn_01JD00000000000000000000IL", "lrn"));

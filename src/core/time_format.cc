@@ -28,14 +28,23 @@ std::string FormatTime(int64_t unix_ms) {
   sys_time<milliseconds> tp{milliseconds(unix_ms)};
   auto day = floor<days>(tp);
   year_month_day ymd{day};
-  hh_mm_ss hms{tp - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()),
-                static_cast<int>(hms.subseconds().count()));
-  return buf;
+  int64_t ms_of_day = (tp - day).count();
+  // Digits written by hand: this runs three times per rendered resource.
+  char buf[25] = "0000-00-00T00:00:00.000Z";
+  auto put = [&buf](int pos, int width, int64_t v) {
+    for (int i = pos + width - 1; i >= pos; --i) {
+      buf[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+  };
+  put(0, 4, static_cast<int>(ymd.year()));
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, ms_of_day / 3'600'000);
+  put(14, 2, ms_of_day / 60'000 % 60);
+  put(17, 2, ms_of_day / 1000 % 60);
+  put(20, 3, ms_of_day % 1000);
+  return std::string(buf, 24);
 }
 
 std::optional<int64_t> ParseTime(std::string_view s) {

@@ -99,10 +99,21 @@ std::optional<std::string> CheckText(const std::string& s, std::size_t max, bool
   return std::nullopt;
 }
 
+core::Status AdjustCount(store::Tx& tx, const std::string& organization_id,
+                         const std::string& resource, int64_t live_delta, int64_t total_delta) {
+  return tx
+      .Exec("INSERT INTO resource_counts (organization_id, resource, live, total) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, resource) DO UPDATE SET "
+            "live = resource_counts.live + excluded.live, "
+            "total = resource_counts.total + excluded.total",
+            {organization_id, resource, live_delta, total_delta})
+      .status();
+}
+
 core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
   constexpr int64_t kCountCap = 10000;
   std::string where = q.where;
-  if (!q.include_deleted) {
+  if (q.soft_delete && !q.include_deleted) {
     where += " AND deleted_at IS NULL";
   }
   store::Params params = q.params;
@@ -112,7 +123,16 @@ core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
   };
   ListPage page;
   // Count over the filters only (not the cursor): exact up to the cap.
-  {
+  if (q.counted_resource) {
+    LW_ASSIGN_OR_RETURN(store::Rows rows,
+                        tx.Query("SELECT live, total FROM resource_counts WHERE "
+                                 "organization_id = $1 AND resource = $2",
+                                 {q.params.at(0), *q.counted_resource}));
+    int64_t n = rows.empty() ? 0 : rows[0].Int(q.include_deleted ? "total" : "live");
+    if (q.exact_count || n <= kCountCap) {
+      page.count = n;
+    }
+  } else {
     std::string sql = q.exact_count
                           ? "SELECT COUNT(*) AS n FROM " + q.table + " WHERE " + where
                           : "SELECT COUNT(*) AS n FROM (SELECT 1 FROM " + q.table + " WHERE " +
@@ -123,22 +143,33 @@ core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
       page.count = n;
     }
   }
-  std::string keyset;
   bool forward = !q.cursor || q.cursor->forward;
-  if (q.cursor) {
-    const char* op = forward ? ">" : "<";
-    if (q.by_updated) {
-      std::string u = next(q.cursor->updated_at);
-      std::string u2 = next(q.cursor->updated_at);
-      std::string id = next(q.cursor->id);
-      keyset = " AND (updated_at " + std::string(op) + " " + u + " OR (updated_at = " + u2 +
-               " AND id " + op + " " + id + "))";
-    } else {
-      keyset = " AND id " + std::string(op) + " " + next(q.cursor->id);
-    }
+  std::string op = forward ? ">" : "<";
+  std::string dir = forward ? " ASC" : " DESC";
+  std::string keyset, order;
+  switch (q.order) {
+    case ListOrder::kById:
+      if (q.cursor) {
+        keyset = " AND id " + op + " " + next(q.cursor->id);
+      }
+      order = "id" + dir;
+      break;
+    case ListOrder::kByUpdated:
+      if (q.cursor) {
+        std::string u = next(q.cursor->number);
+        std::string id = next(q.cursor->id);
+        keyset = " AND (updated_at " + op + " " + u + " OR (updated_at = " + u + " AND id " + op +
+                 " " + id + "))";
+      }
+      order = "updated_at" + dir + ", id" + dir;
+      break;
+    case ListOrder::kBySeq:
+      if (q.cursor) {
+        keyset = " AND seq " + op + " " + next(q.cursor->number);
+      }
+      order = "seq" + dir;
+      break;
   }
-  std::string dir = forward ? "ASC" : "DESC";
-  std::string order = q.by_updated ? "updated_at " + dir + ", id " + dir : "id " + dir;
   std::string limit = next(static_cast<int64_t>(q.limit + 1));
   std::string sql = "SELECT " + q.columns + " FROM " + q.table + " WHERE " + where + keyset +
                     " ORDER BY " + order + " LIMIT " + limit;

@@ -34,10 +34,15 @@ bool HasControl(const std::string& s);
 // A free-text check: 1..max code points (min 0 when allow_empty), no control characters.
 std::optional<std::string> CheckText(const std::string& s, std::size_t max, bool allow_empty);
 
-// One page of a list, keyset-paginated by id or by (updated_at, id).
+// How a list is ordered (ascending) and paged: by id, by (updated_at, id) for `updated_since`,
+// or by commit sequence (the events feed).
+enum class ListOrder { kById, kByUpdated, kBySeq };
+
+// Where a page starts: after (forward) or before (backward) this position. `number` is the
+// updated_at (kByUpdated) or the sequence (kBySeq); `id` the row's id (kById, kByUpdated).
 struct ListCursor {
   bool forward = true;
-  int64_t updated_at = 0;  // used when ordering by updated_at
+  int64_t number = 0;
   std::string id;
 };
 
@@ -46,12 +51,20 @@ struct ListQuery {
   std::string columns;     // the select list
   std::string where;       // conditions using $1…$n of params (organization scope included)
   store::Params params;
-  bool by_updated = false;      // order by (updated_at, id) instead of id
-  bool include_deleted = false; // else `deleted_at IS NULL` is added
+  ListOrder order = ListOrder::kById;
+  bool soft_delete = true;       // the table has deleted_at
+  bool include_deleted = false;  // else `deleted_at IS NULL` is added (soft_delete tables)
   std::optional<ListCursor> cursor;
   int limit = 50;
   bool exact_count = false;
+  // Set when `where` is the organization scope alone: the count comes from resource_counts.
+  std::optional<std::string> counted_resource;
 };
+
+// Keeps resource_counts in step with a create (+1, +1), a soft delete (-1, 0) and so on; call it
+// in the transaction that makes the change.
+core::Status AdjustCount(store::Tx& tx, const std::string& organization_id,
+                         const std::string& resource, int64_t live_delta, int64_t total_delta);
 
 struct ListPage {
   store::Rows rows;       // in ascending order

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/json_text.h"
 #include "core/time_format.h"
 
 namespace learnwire::domain {
@@ -24,14 +25,6 @@ const std::set<std::string>& Writable() {
   static const std::set<std::string> k = {"email",    "firstname",   "lastname",     "username",
                                           "language", "external_id", "custom_fields"};
   return k;
-}
-
-json::value OptString(const std::optional<std::string>& s) {
-  return s ? json::value(*s) : json::value(nullptr);
-}
-
-json::value OptTime(const std::optional<int64_t>& t) {
-  return t ? json::value(core::FormatTime(*t)) : json::value(nullptr);
 }
 
 // BCP 47 in its common shape: subtags of 1-8 letters or digits joined by '-', the first letters.
@@ -140,7 +133,7 @@ Status ApplyBody(const json::object& body, WriteMode mode, Learner& l, const Lea
     l.username.reset();
     l.language = "en";
     l.external_id.reset();
-    l.custom_fields = {};
+    l.custom_fields = "{}";
   }
   bool required_all = mode != WriteMode::kPatch;
   for (const char* k : {"email", "firstname", "lastname"}) {
@@ -197,7 +190,7 @@ Status ApplyBody(const json::object& body, WriteMode mode, Learner& l, const Lea
     if (auto why = CheckCustomFields(*v)) {
       errors.push_back({"custom_fields", *why});
     } else {
-      l.custom_fields = v->get_object();
+      l.custom_fields = json::serialize(*v);
     }
   }
   if (!errors.empty()) {
@@ -249,7 +242,7 @@ Status Save(store::Tx& tx, const std::string& org, const Learner& l) {
             "updated_at = $10, deleted_at = $11, search_text = $14 WHERE organization_id = $12 "
             "AND id = $13",
             {l.email, FoldCase(l.email), l.firstname, l.lastname, l.username, l.language,
-             l.external_id, json::serialize(l.custom_fields), l.status, l.updated_at,
+             l.external_id, l.custom_fields, l.status, l.updated_at,
              l.deleted_at, org, l.id, SearchText(l)})
       .status();
 }
@@ -270,27 +263,38 @@ Result<Learner> Find(store::Tx& tx, const std::string& org, const std::string& i
 
 }  // namespace
 
-json::object LearnerJson(const Learner& l) {
-  json::object o;
-  o["id"] = l.id;
-  o["email"] = l.email;
-  o["firstname"] = l.firstname;
-  o["lastname"] = l.lastname;
-  o["username"] = OptString(l.username);
-  o["language"] = l.language;
-  o["external_id"] = OptString(l.external_id);
-  o["custom_fields"] = l.custom_fields;
-  o["status"] = l.status;
-  o["group_ids"] = json::array();
-  o["department_ids"] = json::array();
-  o["created_at"] = core::FormatTime(l.created_at);
-  o["updated_at"] = core::FormatTime(l.updated_at);
-  o["deleted_at"] = OptTime(l.deleted_at);
-  return o;
+std::string RenderLearner(const Learner& l) {
+  std::string out;
+  out.reserve(400 + l.custom_fields.size());
+  core::JsonObjectWriter(out)
+      .String("id", l.id)
+      .String("email", l.email)
+      .String("firstname", l.firstname)
+      .String("lastname", l.lastname)
+      .OptString("username", l.username)
+      .String("language", l.language)
+      .OptString("external_id", l.external_id)
+      .Raw("custom_fields", l.custom_fields)
+      .String("status", l.status)
+      .Raw("group_ids", "[]")
+      .Raw("department_ids", "[]")
+      .Time("created_at", l.created_at)
+      .Time("updated_at", l.updated_at)
+      .OptTime("deleted_at", l.deleted_at)
+      .Close();
+  return out;
 }
 
-json::object LearnerTombstone(const Learner& l) {
-  return {{"id", l.id}, {"deleted_at", OptTime(l.deleted_at)}};
+json::object LearnerJson(const Learner& l) {
+  boost::system::error_code ec;
+  json::value v = json::parse(RenderLearner(l), ec);
+  return ec || !v.is_object() ? json::object() : std::move(v.get_object());
+}
+
+std::string RenderLearnerTombstone(const Learner& l) {
+  std::string out;
+  core::JsonObjectWriter(out).String("id", l.id).OptTime("deleted_at", l.deleted_at).Close();
+  return out;
 }
 
 Learner LearnerFromRow(const store::Rows::Row& r) {
@@ -302,11 +306,7 @@ Learner LearnerFromRow(const store::Rows::Row& r) {
   l.username = r.OptStr("username");
   l.language = r.Str("language");
   l.external_id = r.OptStr("external_id");
-  boost::system::error_code ec;
-  json::value cf = json::parse(r.Str("custom_fields"), ec);
-  if (!ec && cf.is_object()) {
-    l.custom_fields = cf.get_object();
-  }
+  l.custom_fields = r.Str("custom_fields");
   l.status = r.Str("status");
   l.created_at = r.Int("created_at");
   l.updated_at = r.Int("updated_at");
@@ -326,9 +326,10 @@ Result<Learner> CreateLearner(store::Tx& tx, const WriteContext& ctx, const json
               "updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
               "$12, $12, $13)",
               {l.id, ctx.organization_id, l.email, FoldCase(l.email), l.firstname, l.lastname,
-               l.username, l.language, l.external_id, json::serialize(l.custom_fields), l.status,
+               l.username, l.language, l.external_id, l.custom_fields, l.status,
                l.created_at, SearchText(l)})
           .status());
+  LW_RETURN_IF_ERROR(AdjustCount(tx, ctx.organization_id, "learners", 1, 1));
   LW_RETURN_IF_ERROR(Emit(tx, ctx, "learner.created", l, LearnerJson(l)));
   return l;
 }
@@ -370,6 +371,7 @@ Status DeleteLearner(store::Tx& tx, const WriteContext& ctx, const std::string& 
   LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, false));
   l.deleted_at = l.updated_at = std::max(ctx.Now(), l.updated_at + 1);
   LW_RETURN_IF_ERROR(Save(tx, ctx.organization_id, l));
+  LW_RETURN_IF_ERROR(AdjustCount(tx, ctx.organization_id, "learners", -1, 0));
   // Active enrollments are canceled here once enrollments exist (issue 7).
   return Emit(tx, ctx, "learner.deleted", l, LearnerJson(l));
 }
@@ -398,10 +400,11 @@ Result<Learner> EraseLearner(store::Tx& tx, const WriteContext& ctx, const std::
     l.username = "erased";
   }
   l.external_id.reset();
-  l.custom_fields = {};
+  l.custom_fields = "{}";
   l.updated_at = now;
   if (!l.deleted_at) {
     l.deleted_at = now;
+    LW_RETURN_IF_ERROR(AdjustCount(tx, ctx.organization_id, "learners", -1, 0));
   }
   LW_RETURN_IF_ERROR(Save(tx, ctx.organization_id, l));
   LW_RETURN_IF_ERROR(tx.Exec("UPDATE learners SET erased_at = $1 WHERE organization_id = $2 AND "
@@ -455,7 +458,10 @@ ListQuery LearnerListQuery(const std::string& organization_id, const LearnerFilt
   }
   if (f.updated_since) {
     add("updated_at >= ", *f.updated_since);
-    q.by_updated = true;
+    q.order = ListOrder::kByUpdated;
+  }
+  if (q.params.size() == 1 && !f.q && !f.group_id && !f.department_id) {
+    q.counted_resource = "learners";  // the organization scope alone
   }
   return q;
 }

@@ -21,17 +21,19 @@ struct Learner {
   std::optional<std::string> username;
   std::string language = "en";
   std::optional<std::string> external_id;
-  boost::json::object custom_fields;
+  std::string custom_fields = "{}";  // a JSON object, as stored
   std::string status = "active";
   int64_t created_at = 0;
   int64_t updated_at = 0;
   std::optional<int64_t> deleted_at;
 };
 
-// The learner as GET returns it (also the `data` of its events).
+// The learner as GET returns it, as JSON text (the one renderer) and as a document (the `data`
+// of its events, which add their extras).
+std::string RenderLearner(const Learner& l);
 boost::json::object LearnerJson(const Learner& l);
 // The tombstone of a soft-deleted learner: {id, deleted_at}.
-boost::json::object LearnerTombstone(const Learner& l);
+std::string RenderLearnerTombstone(const Learner& l);
 
 enum class WriteMode { kCreate, kPatch, kReplace };
 

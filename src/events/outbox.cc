@@ -32,43 +32,6 @@ Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent even
   return id;
 }
 
-Result<std::vector<StoredEvent>> List(store::Tx& tx, const EventFilter& f) {
-  std::string sql =
-      "SELECT seq, id, payload FROM events WHERE organization_id = $1 AND type <> "
-      "'webhook.test'";
-  store::Params params = {f.organization_id};
-  auto add = [&](const std::string& clause, store::Value v) {
-    params.push_back(std::move(v));
-    sql += " AND " + clause + " $" + std::to_string(params.size());
-  };
-  if (f.type) {
-    if (f.type->size() > 2 && f.type->ends_with(".*")) {
-      add("substr(type, 1, " + std::to_string(f.type->size() - 1) + ") =",
-          f.type->substr(0, f.type->size() - 1));
-    } else {
-      add("type =", *f.type);
-    }
-  }
-  if (f.after_seq) {
-    add("seq >", *f.after_seq);
-  }
-  if (f.since_ms) {
-    add("created_at >=", *f.since_ms);
-  }
-  if (f.until_ms) {
-    add("created_at <", *f.until_ms);
-  }
-  params.push_back(static_cast<int64_t>(f.limit));
-  sql += " ORDER BY seq LIMIT $" + std::to_string(params.size());
-  LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query(sql, params));
-  std::vector<StoredEvent> out;
-  out.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    out.push_back({rows[i].Int("seq"), rows[i].Str("id"), rows[i].Str("payload")});
-  }
-  return out;
-}
-
 Result<StoredEvent> Get(store::Tx& tx, const std::string& organization_id,
                         const std::string& event_id) {
   LW_ASSIGN_OR_RETURN(store::Rows rows,

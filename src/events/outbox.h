@@ -40,22 +40,17 @@ struct EventContext {
 // Builds the envelope (WEBHOOKS.md §2) and inserts it; returns the event id.
 core::Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent event);
 
-struct EventFilter {
-  std::string organization_id;
-  std::optional<std::string> type;          // exact, or a family "learner.*"
-  std::optional<int64_t> after_seq;         // exclusive
-  std::optional<int64_t> since_ms, until_ms;
-  int limit = 50;
-};
-
 struct StoredEvent {
   int64_t seq;
   std::string id;
   std::string payload;  // the envelope as JSON text
 };
 
-// Oldest first. `webhook.test` is never listed.
-core::Result<std::vector<StoredEvent>> List(store::Tx& tx, const EventFilter& filter);
+// The events table's columns and the conditions of the feed (organization, no webhook.test)
+// for a list query; filters are added by the caller.
+inline constexpr const char* kEventColumns = "seq, id, payload";
+inline constexpr const char* kFeedCondition = "organization_id = $1 AND type <> 'webhook.test'";
+
 // The commit sequence of an event of this organization, or kNotFound.
 core::Result<int64_t> SeqOf(store::Tx& tx, const std::string& organization_id,
                             const std::string& event_id);

@@ -96,6 +96,24 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_expiry ON idempotency_keys(expires_at);
 )sql"},
+      {3, "list_counts", R"sql(
+-- Lists and their counts read only live learners: a partial index answers them without
+-- visiting deleted rows.
+CREATE INDEX learners_live ON learners(organization_id, id) WHERE deleted_at IS NULL;
+-- Rows per organization and resource, kept in the transaction of every create and delete, so
+-- an unfiltered list's count costs one lookup instead of reading up to 10,001 index entries.
+CREATE TABLE resource_counts (
+  organization_id TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  live INTEGER NOT NULL,
+  total INTEGER NOT NULL,
+  PRIMARY KEY (organization_id, resource)
+);
+INSERT INTO resource_counts (organization_id, resource, live, total)
+  SELECT organization_id, 'learners', SUM(CASE WHEN deleted_at IS NULL THEN 1 ELSE 0 END),
+         COUNT(*)
+  FROM learners GROUP BY organization_id;
+)sql"},
   };
   return kMigrations;
 }

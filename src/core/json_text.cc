@@ -1,0 +1,96 @@
+#include "core/json_text.h"
+
+#include "core/time_format.h"
+
+namespace learnwire::core {
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;  // start of the pending run of bytes that need no escaping
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+      continue;
+    }
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void JsonObjectWriter::Key(std::string_view key) {
+  if (!first_) {
+    out_.push_back(',');
+  }
+  first_ = false;
+  out_.push_back('"');
+  out_.append(key);
+  out_ += "\":";
+}
+
+JsonObjectWriter& JsonObjectWriter::String(std::string_view key, std::string_view value) {
+  Key(key);
+  AppendJsonString(out_, value);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::OptString(std::string_view key,
+                                              const std::optional<std::string>& value) {
+  if (!value) {
+    return Raw(key, "null");
+  }
+  return String(key, *value);
+}
+
+JsonObjectWriter& JsonObjectWriter::Time(std::string_view key, int64_t unix_ms) {
+  Key(key);
+  out_.push_back('"');
+  out_ += FormatTime(unix_ms);
+  out_.push_back('"');
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::OptTime(std::string_view key,
+                                            const std::optional<int64_t>& unix_ms) {
+  if (!unix_ms) {
+    return Raw(key, "null");
+  }
+  return Time(key, *unix_ms);
+}
+
+JsonObjectWriter& JsonObjectWriter::Int(std::string_view key, int64_t value) {
+  Key(key);
+  out_ += std::to_string(value);
+  return *this;
+}
+
+JsonObjectWriter& JsonObjectWriter::Raw(std::string_view key, std::string_view json) {
+  Key(key);
+  out_.append(json);
+  return *this;
+}
+
+}  // namespace learnwire::core
