@@ -45,7 +45,7 @@ Response Unauthenticated(const std::string& detail) {
 // Ok with the key, or the response to send (401/429).
 std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
                                                     const Services& s) {
-  const std::string& addr = req.remote_addr;
+  const std::string& addr = req.client_addr.empty() ? req.remote_addr : req.client_addr;
   if (s.auth_failures->Exceeded(addr, kMaxAuthFailuresPerMinute)) {
     Response r = Problem(429, "rate-limited", "too many failed authentications");
     r.SetHeader("retry-after", std::to_string(s.auth_failures->RetryAfterSeconds(addr)));

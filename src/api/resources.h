@@ -5,7 +5,10 @@
 
 namespace learnwire::api {
 
-void RegisterSystem(http::Router& router, const Services& services);
+// /healthz, /readyz, and /metrics (unless `with_metrics` is false: metrics_listen moved it).
+void RegisterOperations(http::Router& router, const Services& services, bool with_metrics);
+// /openapi.json and /docs.
+void RegisterDocs(http::Router& router, const Services& services);
 void RegisterLearners(http::Router& router, const Services& services);
 void RegisterEvents(http::Router& router, const Services& services);
 void RegisterApiKeys(http::Router& router, const Services& services);

@@ -59,7 +59,7 @@ std::string ContentType(const std::string& name) {
 
 }  // namespace
 
-void RegisterSystem(http::Router& router, const Services& s) {
+void RegisterOperations(http::Router& router, const Services& s, bool with_metrics) {
   const Services* sp = &s;
   Route(router, s, "GET", "/healthz", Access::kPublic, [](RequestContext&) {
     return Json(200, json::object{{"status", "ok"}});
@@ -74,9 +74,15 @@ void RegisterSystem(http::Router& router, const Services& s) {
     }
     return Json(200, json::object{{"status", "ready"}});
   });
-  Route(router, s, "GET", "/metrics", Access::kPublic, [sp](RequestContext&) {
-    return Text(200, std::string(http::Metrics::kContentType), sp->metrics->Render());
-  });
+  if (with_metrics) {
+    Route(router, s, "GET", "/metrics", Access::kPublic, [sp](RequestContext&) {
+      return Text(200, std::string(http::Metrics::kContentType), sp->metrics->Render());
+    });
+  }
+}
+
+void RegisterDocs(http::Router& router, const Services& s) {
+  const Services* sp = &s;
   Route(router, s, "GET", "/openapi.json", Access::kPublic, [sp](RequestContext&) {
     return http::JsonResponse(200, sp->openapi_json);
   });

@@ -12,6 +12,8 @@
 #include "app/demo.h"
 #include "core/log.h"
 #include "core/random.h"
+#include "core/net.h"
+#include "http/client_address.h"
 #include "http/problem.h"
 #include "http/server.h"
 
@@ -42,9 +44,11 @@ Result<std::string> CursorKey(store::Store& s) {
 }
 
 // Routes every request: 404/405 for unknown routes, then the route's pipeline; metrics for all.
-http::RequestHandler RootHandler(const http::Router& router, http::Metrics& metrics) {
-  return [&router, &metrics](http::Request& req) {
+http::RequestHandler RootHandler(const http::Router& router, http::Metrics& metrics,
+                                 const std::vector<core::Cidr>& trusted_proxies) {
+  return [&router, &metrics, &trusted_proxies](http::Request& req) {
     auto start = std::chrono::steady_clock::now();
+    req.client_addr = http::ClientAddress(req, trusted_proxies);
     http::Router::Match m = router.Find(req.method, req.path);
     http::Response resp;
     std::string route = "unmatched";
@@ -143,8 +147,14 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   services.web_root = config.web_root;
   services.asset = [](std::string_view name) { return EmbeddedAsset(name); };
 
+  std::vector<core::Cidr> trusted_proxies;
+  for (const auto& c : config.trusted_proxies) {
+    trusted_proxies.push_back(*core::ParseCidr(c));  // validated with the config
+  }
+  bool separate_metrics = !config.metrics_listen.empty();
   http::Router router;
-  api::RegisterSystem(router, services);
+  api::RegisterOperations(router, services, !separate_metrics);
+  api::RegisterDocs(router, services);
   api::RegisterLearners(router, services);
   api::RegisterEvents(router, services);
   api::RegisterApiKeys(router, services);
@@ -157,7 +167,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   options.host = addr->host;
   options.port = addr->port;
   options.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
-  http::Server server(options, RootHandler(router, metrics));
+  http::Server server(options, RootHandler(router, metrics, trusted_proxies));
   Status started = server.Start();
   if (!started.ok()) {
     core::Log(core::LogLevel::kError, "cannot listen",
@@ -167,6 +177,30 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   std::string bound = addr->host + ":" + std::to_string(server.port());
   core::Log(core::LogLevel::kInfo, "listening", {{"listen", bound}, {"db", config.db}});
 
+  // metrics_listen: /metrics, /healthz and /readyz on their own address (one I/O thread).
+  http::Router ops_router;
+  std::unique_ptr<http::Server> ops_server;
+  if (separate_metrics) {
+    api::RegisterOperations(ops_router, services, true);
+    auto ops_addr = ParseHostPort(config.metrics_listen);
+    http::ServerOptions ops_options;
+    ops_options.host = ops_addr->host;
+    ops_options.port = ops_addr->port;
+    ops_options.io_threads = 1;
+    ops_options.worker_threads = 1;
+    ops_server = std::make_unique<http::Server>(
+        ops_options, RootHandler(ops_router, metrics, trusted_proxies));
+    Status ops_started = ops_server->Start();
+    if (!ops_started.ok()) {
+      core::Log(core::LogLevel::kError, "cannot listen",
+                {{"metrics_listen", config.metrics_listen}, {"error", ops_started.message()}});
+      server.Stop(std::chrono::seconds(1));
+      return 1;
+    }
+    core::Log(core::LogLevel::kInfo, "metrics listening",
+              {{"metrics_listen", ops_addr->host + ":" + std::to_string(ops_server->port())}});
+  }
+
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -175,6 +209,9 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   sigwait(&set, &sig);
   core::Log(core::LogLevel::kInfo, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   server.Stop(std::chrono::seconds(20));
+  if (ops_server) {
+    ops_server->Stop(std::chrono::seconds(1));
+  }
   core::Log(core::LogLevel::kInfo, "stopped");
   return 0;
 }

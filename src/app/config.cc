@@ -1,5 +1,7 @@
 #include "app/config.h"
 
+#include <sys/stat.h>
+
 #include <toml++/toml.h>
 
 #include <arpa/inet.h>
@@ -8,6 +10,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <functional>
+
+#include "core/net.h"
 
 extern char** environ;
 
@@ -49,26 +53,7 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-bool ValidCidr(const std::string& cidr) {
-  std::size_t slash = cidr.find('/');
-  std::string addr = cidr.substr(0, slash);
-  unsigned char buf[16];
-  int max_bits;
-  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) {
-    max_bits = 32;
-  } else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) {
-    max_bits = 128;
-  } else {
-    return false;
-  }
-  if (slash == std::string::npos) {
-    return true;
-  }
-  std::string bits = cidr.substr(slash + 1);
-  int n = -1;
-  auto [p, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), n);
-  return ec == std::errc() && p == bits.data() + bits.size() && n >= 0 && n <= max_bits;
-}
+bool ValidCidr(const std::string& cidr) { return core::ParseCidr(cidr).has_value(); }
 
 // How one key is read and checked. Raw values arrive as text (flags, env) or as TOML nodes.
 struct KeySpec {
@@ -165,7 +150,19 @@ const std::vector<KeySpec>& Specs() {
       IntKey("rate_limit_per_key", &Config::rate_limit_per_key, 0, 100000),
       IntKey("retention_days", &Config::retention_days, 1, 3650),
       IntKey("session_ttl_s", &Config::session_ttl_s, 60, 30 * 86400),
-      StringKey("secret_key_file", &Config::secret_key_file),
+      {"secret_key_file",
+       [](Config& c, const std::string& v) -> Status {
+         struct stat st {};
+         if (!v.empty() && (::stat(v.c_str(), &st) != 0 || !S_ISREG(st.st_mode))) {
+           return Bad("secret_key_file", "cannot read \"" + v + "\"");
+         }
+         if (!v.empty() && st.st_size != 32) {
+           return Bad("secret_key_file", "must hold exactly 32 bytes (has " +
+                                             std::to_string(st.st_size) + ")");
+         }
+         c.secret_key_file = v;
+         return Status::Ok();
+       }},
       CidrListKey("trusted_proxies", &Config::trusted_proxies),
       StringKey("web_root", &Config::web_root),
       StringKey("log_level", &Config::log_level, {"debug", "info", "warn", "error"}),

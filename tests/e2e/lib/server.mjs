@@ -417,7 +417,6 @@ export function tryParseResponse(buf, atEof = false) {
   return { status, headers, text, body, raw: buf };
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Learner fields as GET returns them, without event extras. */
 export function stripEventExtras(data) {
