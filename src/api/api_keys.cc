@@ -1,6 +1,7 @@
 // /api/v1/api-keys (scope admin): create (the key shown once), list, get, revoke.
 #include <boost/json.hpp>
 
+#include "api/key_cache.h"
 #include "api/list.h"
 #include "api/resources.h"
 #include "core/ids.h"
@@ -148,12 +149,15 @@ Response Delete(RequestContext& ctx) {
   if (!core::IsValidId(id, "key")) {
     return ctx.Fail(core::NotFound("API key not found"));
   }
-  return ctx.Commit([&](store::Tx& tx) -> Result<Response> {
+  Response r = ctx.Commit([&](store::Tx& tx) -> Result<Response> {
     LW_RETURN_IF_ERROR(domain::RevokeKey(tx, {ctx.services.ids, ctx.services.clock}, ctx.org(), id));
     Response r;
     r.status = 204;
     return r;
   });
+  // Refused at once on this node; other nodes' caches let it go within a second.
+  ctx.services.key_cache->Evict(id);
+  return r;
 }
 
 }  // namespace

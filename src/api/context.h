@@ -33,6 +33,7 @@ struct Services {
   http::Metrics* metrics = nullptr;
   http::RateLimiter* rate_limiter = nullptr;
   http::FailureCounter* auth_failures = nullptr;
+  class KeyCache* key_cache = nullptr;
   std::string cursor_key;       // HMAC key for list cursors (per installation)
   int64_t retention_days = 30;  // events older than this are gone: `after` them is 410
   std::string openapi_json;     // the document served at /openapi.json

@@ -5,6 +5,7 @@
 
 #include "api/context.h"
 #include "api/idempotency.h"
+#include "api/key_cache.h"
 #include "core/log.h"
 
 namespace learnwire::api {
@@ -65,14 +66,29 @@ std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
                                           : "use Authorization: Bearer <api key>");
   }
   std::optional<domain::ApiKey> key;
-  core::Status st = s.store->Read([&](store::Tx& tx) {
-    core::Result<domain::ApiKey> r = domain::Authenticate(tx, *s.clock, presented);
-    if (r.ok()) {
-      key = std::move(r).value();
-      return core::Status::Ok();
+  core::Status st(core::Code::kUnauthenticated, "invalid API key");
+  if (auto parsed = domain::ParsePresentedKey(presented)) {
+    std::optional<domain::KeyRecord> record = s.key_cache->Get(parsed->key_id);
+    if (!record) {
+      st = s.store->Read([&](store::Tx& tx) -> core::Status {
+        LW_ASSIGN_OR_RETURN(record, domain::LoadKeyRecord(tx, parsed->key_id));
+        return core::Status::Ok();
+      });
+      if (record) {
+        s.key_cache->Put(*record);
+      } else if (st.code() == core::Code::kNotFound) {
+        st = core::Status(core::Code::kUnauthenticated, "invalid API key");
+      }
     }
-    return r.status();
-  });
+    if (record) {
+      auto checked = domain::CheckKey(*record, parsed->secret, core::ToUnixMs(s.clock->Now()));
+      if (checked.ok()) {
+        key = std::move(checked).value();
+      } else {
+        st = checked.status();
+      }
+    }
+  }
   if (!key) {
     if (st.code() != core::Code::kUnauthenticated) {
       return ProblemFor(st, &req);
@@ -89,6 +105,8 @@ std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
     if (!touched.ok()) {
       core::Log(core::LogLevel::kWarn, "could not record key use",
                 {{"key_id", key->id}, {"error", touched.message()}});
+    } else {
+      s.key_cache->NoteUsed(key->id, now);
     }
   }
   return *key;

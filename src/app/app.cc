@@ -7,6 +7,7 @@
 #include <set>
 
 #include "api/context.h"
+#include "api/key_cache.h"
 #include "api/resources.h"
 #include "app/assets.h"
 #include "app/demo.h"
@@ -120,6 +121,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   http::Metrics metrics;
   http::RateLimiter rate_limiter(config.rate_limit_per_key, clock);
   http::FailureCounter auth_failures(clock);
+  api::KeyCache key_cache(clock);
   auto cursor_key = CursorKey(*db);
   if (!cursor_key.ok()) {
     core::Log(core::LogLevel::kError, "cannot read settings",
@@ -141,6 +143,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   services.metrics = &metrics;
   services.rate_limiter = &rate_limiter;
   services.auth_failures = &auth_failures;
+  services.key_cache = &key_cache;
   services.cursor_key = *cursor_key;
   services.retention_days = config.retention_days;
   services.openapi_json = std::string(OpenApiDocument());

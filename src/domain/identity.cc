@@ -151,7 +151,7 @@ std::string LowerAscii(std::string s) {
 // The email rule (API.md): local@domain, at most 254 characters; the local part 1-64 characters
 // with no space, control character, '@', '"' or U+FFFD; the domain a hostname with a dot.
 std::optional<std::string> CheckEmail(const std::string& email) {
-  if (email.size() > 254) {
+  if (CodePoints(email) > 254) {
     return "must be at most 254 characters";
   }
   std::size_t at = email.find('@');
@@ -160,17 +160,15 @@ std::optional<std::string> CheckEmail(const std::string& email) {
   }
   std::string local = email.substr(0, at);
   std::string domain = email.substr(at + 1);
-  if (local.empty() || local.size() > 64) {
+  std::size_t local_length = CodePoints(local);
+  if (local_length == 0 || local_length > 64) {
     return "the part before @ must be 1 to 64 characters";
   }
-  for (std::size_t i = 0; i < local.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(local[i]);
-    if (c <= 0x20 || c == 0x7f || c == '"' || c == '@') {
-      return "the part before @ may not contain spaces, control characters, '@' or '\"'";
-    }
-    if (local.compare(i, 3, "\xEF\xBF\xBD") == 0) {
-      return "the part before @ may not contain U+FFFD";
-    }
+  if (HasControl(local) || local.find_first_of(" \"@") != std::string::npos) {
+    return "the part before @ may not contain spaces, control characters, '@' or '\"'";
+  }
+  if (local.find("\xEF\xBF\xBD") != std::string::npos) {
+    return "the part before @ may not contain U+FFFD";
   }
   if (domain.empty() || domain.size() > 253 || domain.find('.') == std::string::npos) {
     return "the domain must be a hostname with at least one dot";
@@ -282,39 +280,61 @@ Status RevokeKey(store::Tx& tx, const Deps& deps, const std::string& organizatio
   return changed == 0 ? core::NotFound("API key not found") : Status::Ok();
 }
 
-Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock,
-                            const std::string& presented) {
-  const Status kBad(core::Code::kUnauthenticated, "invalid API key");
+std::optional<PresentedKey> ParsePresentedKey(const std::string& presented) {
   // lw_ + 26 + _ + 43
   if (presented.size() != 3 + core::kIdBodyLength + 1 + kKeySecretLength ||
       presented.compare(0, 3, "lw_") != 0 || presented[3 + core::kIdBodyLength] != '_') {
-    return kBad;
+    return std::nullopt;
   }
   std::string body = presented.substr(3, core::kIdBodyLength);
   if (!core::IsCrockford(body)) {
-    return kBad;
+    return std::nullopt;
   }
+  return PresentedKey{"key_" + body, presented.substr(3 + core::kIdBodyLength + 1)};
+}
+
+Result<KeyRecord> LoadKeyRecord(store::Tx& tx, const std::string& key_id) {
   LW_ASSIGN_OR_RETURN(
       store::Rows rows,
       tx.Query("SELECT k.id, k.organization_id, k.name, k.scopes, k.created_at, k.updated_at, "
                "k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, o.disabled "
                "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.id = $1",
-               {"key_" + body}));
+               {key_id}));
   if (rows.empty()) {
-    return kBad;
+    return core::NotFound("no such key");
   }
-  std::string expected = rows[0].Str("secret_hash");
-  std::string actual = Sha256Hex(presented.substr(3 + core::kIdBodyLength + 1));
+  return KeyRecord{KeyFromRow(rows[0]), rows[0].Str("secret_hash"),
+                   rows[0].Int("disabled") != 0};
+}
+
+Result<ApiKey> CheckKey(const KeyRecord& record, const std::string& secret, int64_t now_ms) {
+  const Status kBad(core::Code::kUnauthenticated, "invalid API key");
+  std::string actual = Sha256Hex(secret);
+  const std::string& expected = record.secret_hash;
   if (expected.size() != actual.size() ||
       CRYPTO_memcmp(expected.data(), actual.data(), expected.size()) != 0) {
     return kBad;
   }
-  ApiKey key = KeyFromRow(rows[0]);
-  int64_t now = core::ToUnixMs(clock.Now());
-  if (key.revoked_at || (key.expires_at && *key.expires_at <= now) || rows[0].Int("disabled")) {
+  const ApiKey& key = record.key;
+  if (key.revoked_at || (key.expires_at && *key.expires_at <= now_ms) ||
+      record.organization_disabled) {
     return kBad;
   }
   return key;
+}
+
+Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock,
+                            const std::string& presented) {
+  const Status kBad(core::Code::kUnauthenticated, "invalid API key");
+  auto parsed = ParsePresentedKey(presented);
+  if (!parsed) {
+    return kBad;
+  }
+  auto record = LoadKeyRecord(tx, parsed->key_id);
+  if (!record.ok()) {
+    return record.status().code() == core::Code::kNotFound ? kBad : record.status();
+  }
+  return CheckKey(*record, parsed->secret, core::ToUnixMs(clock.Now()));
 }
 
 Status TouchKey(store::Tx& tx, const ApiKey& key, int64_t now_ms) {

@@ -93,8 +93,27 @@ core::Result<std::vector<ApiKey>> ListKeys(store::Tx& tx, const std::string& org
 core::Status RevokeKey(store::Tx& tx, const Deps& deps, const std::string& organization_id,
                        const std::string& key_id);
 
-// Checks a presented key. kUnauthenticated for anything malformed, unknown, revoked, expired or
-// belonging to a disabled organization. Never logs the secret.
+// A presented "lw_<id>_<secret>" split in two, or nullopt when malformed.
+struct PresentedKey {
+  std::string key_id;  // "key_<id>"
+  std::string secret;
+};
+std::optional<PresentedKey> ParsePresentedKey(const std::string& presented);
+
+// What authentication needs to know of a stored key.
+struct KeyRecord {
+  ApiKey key;
+  std::string secret_hash;  // hex SHA-256 of the secret
+  bool organization_disabled = false;
+};
+// kNotFound when no key has this id.
+core::Result<KeyRecord> LoadKeyRecord(store::Tx& tx, const std::string& key_id);
+// The checks of a presented secret against a record: the SHA-256 compared in constant time,
+// then revocation, expiry and the organization. kUnauthenticated on any failure.
+core::Result<ApiKey> CheckKey(const KeyRecord& record, const std::string& secret, int64_t now_ms);
+
+// ParsePresentedKey + LoadKeyRecord + CheckKey. kUnauthenticated for anything malformed,
+// unknown, revoked, expired or belonging to a disabled organization. Never logs the secret.
 core::Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock,
                                   const std::string& presented);
 core::Status TouchKey(store::Tx& tx, const ApiKey& key, int64_t now_ms);
