@@ -43,14 +43,18 @@ Response Unauthenticated(const std::string& detail) {
   return r;
 }
 
+Response TooManyFailures(const http::FailureCounter& failures, const std::string& addr) {
+  Response r = Problem(429, "rate-limited", "too many failed authentications");
+  r.SetHeader("retry-after", std::to_string(failures.RetryAfterSeconds(addr)));
+  return r;
+}
+
 // Ok with the key, or the response to send (401/429).
 std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
                                                     const Services& s) {
   const std::string& addr = req.client_addr.empty() ? req.remote_addr : req.client_addr;
   if (s.auth_failures->Exceeded(addr, kMaxAuthFailuresPerMinute)) {
-    Response r = Problem(429, "rate-limited", "too many failed authentications");
-    r.SetHeader("retry-after", std::to_string(s.auth_failures->RetryAfterSeconds(addr)));
-    return r;
+    return TooManyFailures(*s.auth_failures, addr);
   }
   const std::string& header = req.Header("authorization");
   std::string presented;
@@ -94,6 +98,10 @@ std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
       return ProblemFor(st, &req);
     }
     s.auth_failures->Add(addr);
+    // The failure that goes past the limit is already answered 429.
+    if (s.auth_failures->Exceeded(addr, kMaxAuthFailuresPerMinute)) {
+      return TooManyFailures(*s.auth_failures, addr);
+    }
     return Unauthenticated("the API key is invalid, revoked or expired");
   }
   int64_t now = core::ToUnixMs(s.clock->Now());
