@@ -62,7 +62,7 @@ Response List(RequestContext& ctx) {
   q.order = params->order;
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
-    JsonArrayText results;
+    JsonArrayText results(page.rows.size() * 400);
     domain::ListCursor first, last;
     for (std::size_t i = 0; i < page.rows.size(); ++i) {
       domain::Learner l = domain::LearnerFromRow(page.rows[i]);

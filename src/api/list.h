@@ -42,7 +42,10 @@ http::Response RenderList(const RequestContext& ctx, const ListParams& params,
 // Collects rendered items into a JSON array text.
 class JsonArrayText {
  public:
-  JsonArrayText() { text_.push_back('['); }
+  explicit JsonArrayText(std::size_t reserve = 0) {
+    text_.reserve(reserve);
+    text_.push_back('[');
+  }
   void Add(std::string_view item) {
     if (text_.size() > 1) {
       text_.push_back(',');

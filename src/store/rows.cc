@@ -34,8 +34,11 @@ const Value* Rows::Row::Find(std::string_view column) const {
     return nullptr;
   }
   const std::vector<Value>& row = rows_->values[index_];
-  for (std::size_t i = 0; i < rows_->columns.size() && i < row.size(); ++i) {
+  std::size_t n = std::min(rows_->columns.size(), row.size());
+  for (std::size_t k = 0; k < n; ++k) {
+    std::size_t i = (hint_ + k) % n;
     if (rows_->columns[i] == column) {
+      hint_ = i + 1;
       return &row[i];
     }
   }

@@ -70,6 +70,9 @@ class Rows {
     const Value* Find(std::string_view column) const;
     const Rows* rows_;
     std::size_t index_;
+    // Where the next lookup starts: callers mostly read columns in select-list order, so the
+    // search usually hits at once.
+    mutable std::size_t hint_ = 0;
   };
 
   std::vector<std::string> columns;
