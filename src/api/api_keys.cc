@@ -63,8 +63,8 @@ Response Create(RequestContext& ctx) {
     } else {
       for (std::size_t i = 0; i < s->get_array().size(); ++i) {
         const json::value& item = s->get_array()[i];
-        auto sc = item.is_string() ? domain::ParseScope(std::string(item.get_string()))
-                                   : std::nullopt;
+        auto sc =
+            item.is_string() ? domain::ParseScope(std::string(item.get_string())) : std::nullopt;
         if (!sc) {
           errors.push_back({"scopes", "item " + std::to_string(i) +
                                           " must be one of read, write, webhooks, admin"});
@@ -150,7 +150,8 @@ Response Delete(RequestContext& ctx) {
     return ctx.Fail(core::NotFound("API key not found"));
   }
   Response r = ctx.Commit([&](store::Tx& tx) -> Result<Response> {
-    LW_RETURN_IF_ERROR(domain::RevokeKey(tx, {ctx.services.ids, ctx.services.clock}, ctx.org(), id));
+    LW_RETURN_IF_ERROR(
+        domain::RevokeKey(tx, {ctx.services.ids, ctx.services.clock}, ctx.org(), id));
     Response r;
     r.status = 204;
     return r;

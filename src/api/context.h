@@ -2,9 +2,8 @@
 // per-request context, and the one place a Status becomes problem+json.
 #pragma once
 
-#include <boost/json/value.hpp>
-
 #include <atomic>
+#include <boost/json/value.hpp>
 #include <functional>
 #include <memory>
 #include <optional>

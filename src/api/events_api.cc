@@ -29,8 +29,8 @@ bool KnownType(const std::string& t) {
 }
 
 Response List(RequestContext& ctx) {
-  auto params = ParseListParams(ctx, {"type", "after", "since", "until"}, false,
-                                domain::ListOrder::kBySeq);
+  auto params =
+      ParseListParams(ctx, {"type", "after", "since", "until"}, false, domain::ListOrder::kBySeq);
   if (!params.ok()) {
     return ctx.Fail(params.status());
   }

@@ -109,9 +109,9 @@ core::Result<Claim> TakeClaim(store::Tx& tx, const Idempotency& idem, int64_t no
   LW_RETURN_IF_ERROR(
       tx.Exec("DELETE FROM idempotency_keys WHERE expires_at <= $1", {now}).status());
   // Absent, expired, or abandoned by a dead process: (re)claim it.
-  LW_RETURN_IF_ERROR(tx.Exec(std::string("DELETE FROM idempotency_keys WHERE ") + kWhere,
-                             KeyParams(idem))
-                         .status());
+  LW_RETURN_IF_ERROR(
+      tx.Exec(std::string("DELETE FROM idempotency_keys WHERE ") + kWhere, KeyParams(idem))
+          .status());
   store::Params p = KeyParams(idem);
   p.push_back(idem.body_hash);
   p.push_back(now + kLockMs);
@@ -158,13 +158,13 @@ core::Status ScrubIdempotentResponses(store::Tx& tx, const std::string& organiza
     if (ec || !events::ScrubLearnerJson(body, learner_id)) {
       continue;
     }
-    LW_RETURN_IF_ERROR(tx.Exec("UPDATE idempotency_keys SET response_body = $1 WHERE "
-                               "organization_id = $2 AND credential_id = $3 AND method = $4 AND "
-                               "path = $5 AND idem_key = $6",
-                               {json::serialize(body), organization_id,
-                                rows[i].Str("credential_id"), rows[i].Str("method"),
-                                rows[i].Str("path"), rows[i].Str("idem_key")})
-                           .status());
+    LW_RETURN_IF_ERROR(
+        tx.Exec("UPDATE idempotency_keys SET response_body = $1 WHERE "
+                "organization_id = $2 AND credential_id = $3 AND method = $4 AND "
+                "path = $5 AND idem_key = $6",
+                {json::serialize(body), organization_id, rows[i].Str("credential_id"),
+                 rows[i].Str("method"), rows[i].Str("path"), rows[i].Str("idem_key")})
+            .status());
   }
   return core::Status::Ok();
 }

@@ -2,8 +2,7 @@
 
 namespace learnwire::api {
 
-KeyCache::KeyCache(const core::Clock& clock, std::chrono::milliseconds ttl,
-                   std::size_t max_entries)
+KeyCache::KeyCache(const core::Clock& clock, std::chrono::milliseconds ttl, std::size_t max_entries)
     : clock_(clock), ttl_ms_(ttl.count()), max_entries_(max_entries) {}
 
 std::optional<domain::KeyRecord> KeyCache::Get(const std::string& key_id) {

@@ -17,7 +17,8 @@ namespace learnwire::api {
 
 class KeyCache {
  public:
-  explicit KeyCache(const core::Clock& clock, std::chrono::milliseconds ttl = std::chrono::seconds(1),
+  explicit KeyCache(const core::Clock& clock,
+                    std::chrono::milliseconds ttl = std::chrono::seconds(1),
                     std::size_t max_entries = 10'000);
 
   std::optional<domain::KeyRecord> Get(const std::string& key_id);

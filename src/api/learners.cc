@@ -1,11 +1,12 @@
 // /api/v1/learners: DOMAIN.md "People". Parsing and rendering here; rules in domain/learners.
+#include "domain/learners.h"
+
 #include <boost/json.hpp>
 
 #include "api/idempotency.h"
 #include "api/list.h"
 #include "api/resources.h"
 #include "core/ids.h"
-#include "domain/learners.h"
 
 namespace learnwire::api {
 namespace json = boost::json;
@@ -34,8 +35,8 @@ Response Created(const domain::Learner& l) {
 }
 
 Response List(RequestContext& ctx) {
-  auto params = ParseListParams(
-      ctx, {"email", "external_id", "status", "group_id", "department_id", "q"});
+  auto params =
+      ParseListParams(ctx, {"email", "external_id", "status", "group_id", "department_id", "q"});
   if (!params.ok()) {
     return ctx.Fail(params.status());
   }

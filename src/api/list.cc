@@ -49,9 +49,9 @@ std::optional<std::string> FromBase64Url(std::string s) {
   }
   s.append(pad, '=');
   std::string out(s.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
+  int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   if (n < 0) {
     return std::nullopt;
   }
@@ -224,14 +224,14 @@ http::Response RenderList(const RequestContext& ctx, const ListParams& params,
     if (page.more_after) {
       domain::ListCursor c = last;
       c.forward = true;
-      next = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c,
-                                        params.order));
+      next =
+          PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c, params.order));
     }
     if (page.more_before) {
       domain::ListCursor c = first;
       c.forward = false;
-      previous = PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c,
-                                            params.order));
+      previous =
+          PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c, params.order));
     }
   }
   std::string body;

@@ -43,8 +43,8 @@ TEST(CursorTest, RefusesACursorOfAnotherListOrOrganization) {
 }
 
 TEST(CursorTest, RefusesGarbage) {
-  for (const char* text : {"", "abc", "!!!!", "bnx8MTIzNHxscm5f", "====",
-                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
+  for (const char* text : {"", "abc", "!!!!", "bnx8MTIzNHxscm5f",
+                           "====", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
     EXPECT_FALSE(DecodeCursor("key", kScope, text, ListOrder::kById).has_value()) << text;
   }
 }

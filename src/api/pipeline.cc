@@ -50,8 +50,7 @@ Response TooManyFailures(const http::FailureCounter& failures, const std::string
 }
 
 // Ok with the key, or the response to send (401/429).
-std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req,
-                                                    const Services& s) {
+std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req, const Services& s) {
   const std::string& addr = req.client_addr.empty() ? req.remote_addr : req.client_addr;
   if (s.auth_failures->Exceeded(addr, kMaxAuthFailuresPerMinute)) {
     return TooManyFailures(*s.auth_failures, addr);
@@ -190,44 +189,46 @@ Response ProblemFor(const core::Status& s, const http::Request* req) {
 void Route(http::Router& router, const Services& services, const std::string& method,
            const std::string& pattern, Access access, Handler handler) {
   const Services* s = &services;
-  router.Add(method, pattern, [s, access, method, handler = std::move(handler)](http::Request& req) {
-    RequestContext ctx{req, *s, std::nullopt, json::value()};
-    Response resp;
-    std::optional<http::RateLimiter::Decision> limit;
-    auto finish = [&](Response r) {
-      if (limit && s->rate_limiter->enabled()) {
-        r.SetHeader("x-ratelimit-limit", std::to_string(s->rate_limiter->rate_per_s()));
-        r.SetHeader("x-ratelimit-remaining", std::to_string(limit->remaining));
-      }
-      return r;
-    };
-    if (access != Access::kPublic) {
-      auto auth = Authenticate(req, *s);
-      if (auto* r = std::get_if<Response>(&auth)) {
-        return std::move(*r);
-      }
-      ctx.key = std::get<domain::ApiKey>(std::move(auth));
-      limit = s->rate_limiter->Take(ctx.key->id);
-      if (!HasScope(*ctx.key, access)) {
-        return finish(Problem(403, "forbidden", "the API key lacks the scope for this endpoint"));
-      }
-      if (!limit->allowed) {
-        Response r = Problem(429, "rate-limited", "rate limit exceeded for this API key");
-        r.SetHeader("retry-after", std::to_string(limit->retry_after_s));
-        return finish(std::move(r));
-      }
-    }
-    if (req.body_too_large) {
-      return finish(Problem(413, "payload-too-large", "the request body is too large"));
-    }
-    if (auto bad = ParseBody(req, ctx.body)) {
-      return finish(std::move(*bad));
-    }
-    if (method == "POST" && ctx.key && req.HasHeader("idempotency-key")) {
-      return finish(WithIdempotency(ctx, handler));
-    }
-    return finish(handler(ctx));
-  });
+  router.Add(
+      method, pattern, [s, access, method, handler = std::move(handler)](http::Request& req) {
+        RequestContext ctx{req, *s, std::nullopt, json::value()};
+        Response resp;
+        std::optional<http::RateLimiter::Decision> limit;
+        auto finish = [&](Response r) {
+          if (limit && s->rate_limiter->enabled()) {
+            r.SetHeader("x-ratelimit-limit", std::to_string(s->rate_limiter->rate_per_s()));
+            r.SetHeader("x-ratelimit-remaining", std::to_string(limit->remaining));
+          }
+          return r;
+        };
+        if (access != Access::kPublic) {
+          auto auth = Authenticate(req, *s);
+          if (auto* r = std::get_if<Response>(&auth)) {
+            return std::move(*r);
+          }
+          ctx.key = std::get<domain::ApiKey>(std::move(auth));
+          limit = s->rate_limiter->Take(ctx.key->id);
+          if (!HasScope(*ctx.key, access)) {
+            return finish(
+                Problem(403, "forbidden", "the API key lacks the scope for this endpoint"));
+          }
+          if (!limit->allowed) {
+            Response r = Problem(429, "rate-limited", "rate limit exceeded for this API key");
+            r.SetHeader("retry-after", std::to_string(limit->retry_after_s));
+            return finish(std::move(r));
+          }
+        }
+        if (req.body_too_large) {
+          return finish(Problem(413, "payload-too-large", "the request body is too large"));
+        }
+        if (auto bad = ParseBody(req, ctx.body)) {
+          return finish(std::move(*bad));
+        }
+        if (method == "POST" && ctx.key && req.HasHeader("idempotency-key")) {
+          return finish(WithIdempotency(ctx, handler));
+        }
+        return finish(handler(ctx));
+      });
 }
 
 }  // namespace learnwire::api

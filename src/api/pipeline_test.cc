@@ -4,7 +4,6 @@
 #include <openssl/sha.h>
 
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <map>
 #include <memory>
@@ -89,22 +88,21 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     db_ = std::move(opened).value();
     ASSERT_TRUE(db_->Migrate().ok());
-    ASSERT_TRUE(db_->Write([&](store::Tx& tx) -> core::Status {
-                     LW_ASSIGN_OR_RETURN(
-                         domain::CreatedOrganization org,
-                         domain::CreateOrganization(tx, {&ids_, &clock_}, "Org", "a@b.io",
-                                                    domain::AdminSecret{"pw", "h"}));
-                     org_id_ = org.organization.id;
-                     admin_key_ = org.first_key.secret_key;
-                     admin_key_id_ = org.first_key.key.id;
-                     LW_ASSIGN_OR_RETURN(
-                         domain::CreatedKey read,
-                         domain::CreateKey(tx, {&ids_, &clock_}, org_id_, "read only",
-                                           {domain::Scope::kRead}, std::nullopt));
-                     read_key_ = read.secret_key;
-                     return core::Status::Ok();
-                   })
-                    .ok());
+    ASSERT_TRUE(
+        db_->Write([&](store::Tx& tx) -> core::Status {
+             LW_ASSIGN_OR_RETURN(domain::CreatedOrganization org,
+                                 domain::CreateOrganization(tx, {&ids_, &clock_}, "Org", "a@b.io",
+                                                            domain::AdminSecret{"pw", "h"}));
+             org_id_ = org.organization.id;
+             admin_key_ = org.first_key.secret_key;
+             admin_key_id_ = org.first_key.key.id;
+             LW_ASSIGN_OR_RETURN(domain::CreatedKey read,
+                                 domain::CreateKey(tx, {&ids_, &clock_}, org_id_, "read only",
+                                                   {domain::Scope::kRead}, std::nullopt));
+             read_key_ = read.secret_key;
+             return core::Status::Ok();
+           })
+            .ok());
     limiter_ = std::make_unique<http::RateLimiter>(Rate(), clock_);
     failures_ = std::make_unique<http::FailureCounter>(clock_);
     key_cache_ = std::make_unique<KeyCache>(clock_);
@@ -186,9 +184,7 @@ class ApiTest : public ::testing::Test {
     return n;
   }
 
-  std::string UnknownKey() {
-    return "lw_" + ids_.NewBody() + "_" + std::string(43, 'A');
-  }
+  std::string UnknownKey() { return "lw_" + ids_.NewBody() + "_" + std::string(43, 'A'); }
 
   core::ManualClock clock_;
   core::IdGenerator ids_{clock_};
@@ -217,8 +213,10 @@ TEST_F(ApiTest, MissingKeyIs401WithWwwAuthenticate) {
 
 TEST_F(ApiTest, MalformedAuthorizationIs401WithWwwAuthenticate) {
   const std::string kHeaders[] = {
-      "Basic YTpi", "Bearer", "Bearer ", "Token " + admin_key_, "Bearer nonsense",
-      "Bearer " + admin_key_.substr(0, admin_key_.size() - 1), admin_key_,
+      "Basic YTpi",      "Bearer",
+      "Bearer ",         "Token " + admin_key_,
+      "Bearer nonsense", "Bearer " + admin_key_.substr(0, admin_key_.size() - 1),
+      admin_key_,
   };
   for (const auto& h : kHeaders) {
     Call c{"GET", "/api/v1/events"};
@@ -242,8 +240,7 @@ TEST_F(ApiTest, UnknownKeyIs401WithWwwAuthenticate) {
 }
 
 TEST_F(ApiTest, RevokedKeyIs401AtOnce) {
-  http::Response created =
-      Send({"POST", "/api/v1/api-keys", admin_key_, R"({"name": "temp"})"});
+  http::Response created = Send({"POST", "/api/v1/api-keys", admin_key_, R"({"name": "temp"})"});
   ASSERT_EQ(created.status, 201) << created.body;
   json::object k = json::parse(created.body).as_object();
   std::string secret(k.at("key").as_string());
@@ -425,7 +422,8 @@ TEST_F(ApiTest, InvalidUtf8Is400) {
 }
 
 TEST_F(ApiTest, NestingDeeperThan64LevelsIs400) {
-  std::string deep = R"({"email": "ann@x.io", "firstname": "A", "lastname": "L", "custom_fields": )";
+  std::string deep =
+      R"({"email": "ann@x.io", "firstname": "A", "lastname": "L", "custom_fields": )";
   // The outer object is level 1; 64 more levels of arrays make 65.
   deep += std::string(64, '[') + std::string(64, ']') + "}";
   http::Response r = PostLearner(deep);
@@ -434,7 +432,8 @@ TEST_F(ApiTest, NestingDeeperThan64LevelsIs400) {
 }
 
 TEST_F(ApiTest, Nesting64LevelsDeepIsParsed) {
-  std::string deep = R"({"email": "ann@x.io", "firstname": "A", "lastname": "L", "custom_fields": )";
+  std::string deep =
+      R"({"email": "ann@x.io", "firstname": "A", "lastname": "L", "custom_fields": )";
   deep += std::string(63, '[') + std::string(63, ']') + "}";
   http::Response r = PostLearner(deep);
   EXPECT_EQ(r.status, 422) << r.body;  // parsed, then refused by the learner's rules
@@ -484,8 +483,8 @@ TEST_F(ApiTest, IdempotentRepeatReplaysTheStoredResponseAndChangesNothing) {
 
 TEST_F(ApiTest, IdempotencyKeyReusedWithAnotherBodyIs409) {
   ASSERT_EQ(PostLearner(kLearnerBody, "idem-1").status, 201);
-  http::Response r = PostLearner(
-      R"({"email": "bob@x.io", "firstname": "Bob", "lastname": "Lee"})", "idem-1");
+  http::Response r =
+      PostLearner(R"({"email": "bob@x.io", "firstname": "Bob", "lastname": "Lee"})", "idem-1");
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(ProblemType(r), "idempotency-key-reused");
   EXPECT_EQ(CountRows("learners"), 1);
@@ -501,8 +500,8 @@ TEST_F(ApiTest, IdempotencyKeysAreScopedByPath) {
 }
 
 TEST_F(ApiTest, InvalidIdempotencyKeyIs400) {
-  for (const std::string& key : {std::string("has space"), std::string(256, 'k'),
-                                 std::string("caf\xC3\xA9")}) {
+  for (const std::string& key :
+       {std::string("has space"), std::string(256, 'k'), std::string("caf\xC3\xA9")}) {
     http::Response r = PostLearner(kLearnerBody, key);
     EXPECT_EQ(r.status, 400) << key;
   }
@@ -535,13 +534,14 @@ TEST_F(ApiTest, ApiKeyCreateReplayShowsTheKeyMasked) {
   EXPECT_EQ(CountRows("api_keys"), 3);  // first key, read key, this one
   // Nor is the secret anywhere in the stored record.
   EXPECT_TRUE(db_->Read([&](store::Tx& tx) -> core::Status {
-    auto rows = tx.Query("SELECT response_body FROM idempotency_keys");
-    EXPECT_TRUE(rows.ok());
-    for (std::size_t i = 0; rows.ok() && i < rows->size(); ++i) {
-      EXPECT_EQ((*rows)[i].Str("response_body").find(secret), std::string::npos);
-    }
-    return core::Status::Ok();
-  }).ok());
+                   auto rows = tx.Query("SELECT response_body FROM idempotency_keys");
+                   EXPECT_TRUE(rows.ok());
+                   for (std::size_t i = 0; rows.ok() && i < rows->size(); ++i) {
+                     EXPECT_EQ((*rows)[i].Str("response_body").find(secret), std::string::npos);
+                   }
+                   return core::Status::Ok();
+                 })
+                  .ok());
 }
 
 TEST_F(ApiTest, ReplayedLearnerCreateNoLongerHoldsTheEmailAfterErasure) {
@@ -593,11 +593,12 @@ class InFlightTest : public ApiTest {
     int64_t now = core::ToUnixMs(clock_.Now());
     ASSERT_TRUE(db_->Write([&](store::Tx& tx) {
                      return tx
-                         .Exec("INSERT INTO idempotency_keys (organization_id, credential_id, "
-                               "method, path, idem_key, body_hash, locked_until, expires_at) "
-                               "VALUES ($1, $2, 'POST', '/api/v1/learners', $3, $4, $5, $6)",
-                               {org_id_, admin_key_id_, key, Sha256Hex(body),
-                                now + locked_for_ms, now + 86'400'000})
+                         .Exec(
+                             "INSERT INTO idempotency_keys (organization_id, credential_id, "
+                             "method, path, idem_key, body_hash, locked_until, expires_at) "
+                             "VALUES ($1, $2, 'POST', '/api/v1/learners', $3, $4, $5, $6)",
+                             {org_id_, admin_key_id_, key, Sha256Hex(body), now + locked_for_ms,
+                              now + 86'400'000})
                          .status();
                    })
                     .ok());

@@ -1,6 +1,5 @@
 // Public operational endpoints: health, readiness, metrics, the OpenAPI document and /docs.
 #include <boost/json.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -83,21 +82,19 @@ void RegisterOperations(http::Router& router, const Services& s, bool with_metri
 
 void RegisterDocs(http::Router& router, const Services& s) {
   const Services* sp = &s;
-  Route(router, s, "GET", "/openapi.json", Access::kPublic, [sp](RequestContext&) {
-    return http::JsonResponse(200, sp->openapi_json);
-  });
-  Route(router, s, "GET", "/docs", Access::kPublic, [](RequestContext&) {
-    return Text(200, "text/html; charset=utf-8", kDocsPage);
-  });
+  Route(router, s, "GET", "/openapi.json", Access::kPublic,
+        [sp](RequestContext&) { return http::JsonResponse(200, sp->openapi_json); });
+  Route(router, s, "GET", "/docs", Access::kPublic,
+        [](RequestContext&) { return Text(200, "text/html; charset=utf-8", kDocsPage); });
   Route(router, s, "GET", "/docs/{file}", Access::kPublic, [sp](RequestContext& ctx) {
     const std::string& file = ctx.req.params.at("file");
     if (file == "swagger-ui-init.js") {
       return Text(200, ContentType(file), kDocsInit);
     }
     // Only plain file names are served: no folders, no dot files.
-    bool plain = !file.empty() && file[0] != '.' &&
-                 file.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") ==
-                     std::string::npos;
+    bool plain =
+        !file.empty() && file[0] != '.' &&
+        file.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") == std::string::npos;
     if (!plain) {
       return http::Problem(404, "not-found", "no such file");
     }

@@ -12,12 +12,11 @@
 #include "app/assets.h"
 #include "app/demo.h"
 #include "core/log.h"
-#include "core/random.h"
 #include "core/net.h"
+#include "core/random.h"
 #include "http/client_address.h"
 #include "http/problem.h"
 #include "http/server.h"
-
 
 namespace learnwire::app {
 namespace {
@@ -74,8 +73,8 @@ http::RequestHandler RootHandler(const http::Router& router, http::Metrics& metr
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // Methods label the metrics only from the standard set: a client inventing methods must not
     // grow the registry.
-    static const std::set<std::string> kMethods = {"GET",     "HEAD",  "POST", "PUT",
-                                                   "PATCH",   "DELETE", "OPTIONS"};
+    static const std::set<std::string> kMethods = {"GET",   "HEAD",   "POST",   "PUT",
+                                                   "PATCH", "DELETE", "OPTIONS"};
     metrics.ObserveRequest(route, kMethods.count(req.method) ? req.method : "other", resp.status,
                            secs);
     return resp;
@@ -191,8 +190,8 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
     ops_options.port = ops_addr->port;
     ops_options.io_threads = 1;
     ops_options.worker_threads = 1;
-    ops_server = std::make_unique<http::Server>(
-        ops_options, RootHandler(ops_router, metrics, trusted_proxies));
+    ops_server = std::make_unique<http::Server>(ops_options,
+                                                RootHandler(ops_router, metrics, trusted_proxies));
     Status ops_started = ops_server->Start();
     if (!ops_started.ok()) {
       core::Log(core::LogLevel::kError, "cannot listen",

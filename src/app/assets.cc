@@ -16,8 +16,9 @@ extern const std::size_t kEmbeddedFileCount;
 std::optional<std::string_view> EmbeddedAsset(std::string_view name) {
   for (std::size_t i = 0; i < kEmbeddedFileCount; ++i) {
     if (name == kEmbeddedFiles[i].name) {
-      return std::string_view(kEmbeddedFiles[i].start,
-                              static_cast<std::size_t>(kEmbeddedFiles[i].end - kEmbeddedFiles[i].start));
+      return std::string_view(
+          kEmbeddedFiles[i].start,
+          static_cast<std::size_t>(kEmbeddedFiles[i].end - kEmbeddedFiles[i].start));
     }
   }
   return std::nullopt;

@@ -1,10 +1,8 @@
 #include "app/config.h"
 
-#include <sys/stat.h>
-
-#include <toml++/toml.h>
-
 #include <arpa/inet.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
 
 #include <cctype>
 #include <charconv>
@@ -64,8 +62,7 @@ struct KeySpec {
 KeySpec StringKey(std::string name, std::string Config::*field,
                   std::vector<std::string> allowed = {}) {
   return {name, [name, field, allowed](Config& c, const std::string& v) -> Status {
-            if (!allowed.empty() &&
-                std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+            if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
               std::string list;
               for (const auto& a : allowed) {
                 list += (list.empty() ? "" : ", ") + a;
@@ -119,8 +116,8 @@ KeySpec CidrListKey(std::string name, std::vector<std::string> Config::*field) {
 KeySpec AddressKey(std::string name, std::string Config::*field, bool optional) {
   return {name, [name, field, optional](Config& c, const std::string& v) -> Status {
             if (!(optional && v.empty()) && !ParseHostPort(v).ok()) {
-              return Bad(name, "must be IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (got \"" + v +
-                                   "\")");
+              return Bad(name,
+                         "must be IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (got \"" + v + "\")");
             }
             c.*field = v;
             return Status::Ok();
@@ -157,8 +154,8 @@ const std::vector<KeySpec>& Specs() {
            return Bad("secret_key_file", "cannot read \"" + v + "\"");
          }
          if (!v.empty() && st.st_size != 32) {
-           return Bad("secret_key_file", "must hold exactly 32 bytes (has " +
-                                             std::to_string(st.st_size) + ")");
+           return Bad("secret_key_file",
+                      "must hold exactly 32 bytes (has " + std::to_string(st.st_size) + ")");
          }
          c.secret_key_file = v;
          return Status::Ok();

@@ -38,7 +38,8 @@ const std::vector<std::string>& ConfigKeys();
 
 // `flags` maps key names to values given on the command line. A bad key or value fails with
 // kInvalidArgument and a one-line message naming the key.
-core::Result<Config> LoadConfig(const std::string& file, const std::map<std::string, std::string>& flags,
+core::Result<Config> LoadConfig(const std::string& file,
+                                const std::map<std::string, std::string>& flags,
                                 const std::map<std::string, std::string>& env);
 
 // The LEARNWIRE_* variables of this process, keyed by config key name.

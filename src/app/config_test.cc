@@ -35,12 +35,18 @@ TEST(ConfigTest, BadValuesNameTheirKey) {
     const char* key;
     const char* value;
   } cases[] = {
-      {"max_body_bytes", "12"},          {"max_body_bytes", "abc"},
-      {"rate_limit_per_key", "-1"},      {"attempt_timeout_s", "121"},
-      {"log_format", "xml"},             {"listen", "nohost"},
-      {"listen", "localhost:8080"},      {"metrics_listen", "127.0.0.1:99999"},
-      {"allowed_private_networks", "10.0.0.0/33"}, {"allow_http_webhooks", "yes"},
-      {"db", "mysql://x"},               {"role", "api"},
+      {"max_body_bytes", "12"},
+      {"max_body_bytes", "abc"},
+      {"rate_limit_per_key", "-1"},
+      {"attempt_timeout_s", "121"},
+      {"log_format", "xml"},
+      {"listen", "nohost"},
+      {"listen", "localhost:8080"},
+      {"metrics_listen", "127.0.0.1:99999"},
+      {"allowed_private_networks", "10.0.0.0/33"},
+      {"allow_http_webhooks", "yes"},
+      {"db", "mysql://x"},
+      {"role", "api"},
   };
   for (const Case& c : cases) {
     auto r = LoadConfig("", {{c.key, c.value}}, {});

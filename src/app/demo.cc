@@ -1,7 +1,6 @@
 #include "app/demo.h"
 
 #include <boost/json.hpp>
-
 #include <cstdio>
 
 #include "domain/learners.h"
@@ -44,9 +43,9 @@ core::Status SeedDemo(store::Store& store, const domain::Deps& deps, const Confi
         {"Amara", "Okafor", "amara@example.com", "HR-1005", "en-GB"},
     };
     for (const Sample& s : samples) {
-      json::object body{{"firstname", s.first},   {"lastname", s.last},
-                        {"email", s.email},       {"external_id", s.ext},
-                        {"language", s.lang},     {"custom_fields", json::object{{"team", "demo"}}}};
+      json::object body{{"firstname", s.first}, {"lastname", s.last},
+                        {"email", s.email},     {"external_id", s.ext},
+                        {"language", s.lang},   {"custom_fields", json::object{{"team", "demo"}}}};
       LW_RETURN_IF_ERROR(domain::CreateLearner(tx, w, body).status());
     }
     return core::Status::Ok();

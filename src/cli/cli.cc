@@ -1,14 +1,14 @@
 // The learnwire command line (PRODUCT.md "The CLI"). Exit codes: 0 success, 1 failure, 2 bad
 // usage or configuration.
+#include "cli/cli.h"
+
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <optional>
 
-#include "cli/cli.h"
 #include "app/app.h"
 #include "app/config.h"
 #include "core/log.h"
@@ -62,12 +62,11 @@ std::optional<Config> Load(const ConfigFlags& flags) {
     std::fprintf(stderr, "learnwire: %s\n", config.status().message().c_str());
     return std::nullopt;
   }
-  learnwire::core::ConfigureLogging(
-      config->log_level == "debug"  ? core::LogLevel::kDebug
-      : config->log_level == "warn" ? core::LogLevel::kWarn
-      : config->log_level == "error" ? core::LogLevel::kError
-                                     : core::LogLevel::kInfo,
-      config->log_format == "json");
+  learnwire::core::ConfigureLogging(config->log_level == "debug"   ? core::LogLevel::kDebug
+                                    : config->log_level == "warn"  ? core::LogLevel::kWarn
+                                    : config->log_level == "error" ? core::LogLevel::kError
+                                                                   : core::LogLevel::kInfo,
+                                    config->log_format == "json");
   return std::move(config).value();
 }
 
@@ -165,6 +164,11 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
     if (!config) {
       return kUsage;
     }
+    // PRODUCT.md: --demo lets webhooks reach loopback receivers unless the operator said which
+    // private networks are allowed.
+    if (demo && config->allowed_private_networks.empty()) {
+      config->allowed_private_networks = {"127.0.0.0/8"};
+    }
     return learnwire::app::Serve(*config, demo, hooks);
   }
   if (migrate->parsed()) {
@@ -221,8 +225,8 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
                                          {"disabled", o.disabled},
                                          {"created_at", core::FormatTime(o.created_at)}});
           } else {
-            std::cout << o.id << "  " << (o.disabled ? "disabled" : "enabled ") << "  "
-                      << o.name << "\n";
+            std::cout << o.id << "  " << (o.disabled ? "disabled" : "enabled ") << "  " << o.name
+                      << "\n";
           }
         }
         if (as_json) {

@@ -7,7 +7,9 @@ namespace {
 
 TEST(JsonTextTest, EscapesQuotesBackslashesAndControlCharacters) {
   std::string out;
-  AppendJsonString(out, std::string("a\"b\\c\nd\te\x01" "f\x7f", 12));
+  AppendJsonString(out, std::string("a\"b\\c\nd\te\x01"
+                                    "f\x7f",
+                                    12));
   EXPECT_EQ(out, R"("a\"b\\c\nd\te\u0001f\u007f")");
 }
 
@@ -27,9 +29,8 @@ TEST(JsonTextTest, WritesAnObjectWithNullsTimesAndRawValues) {
       .Int("n", -3)
       .Raw("custom_fields", R"({"a":1})")
       .Close();
-  EXPECT_EQ(out,
-            R"({"id":"lrn_1","username":null,"created_at":"1970-01-01T00:00:00.000Z",)"
-            R"("deleted_at":null,"n":-3,"custom_fields":{"a":1}})");
+  EXPECT_EQ(out, R"({"id":"lrn_1","username":null,"created_at":"1970-01-01T00:00:00.000Z",)"
+                 R"("deleted_at":null,"n":-3,"custom_fields":{"a":1}})");
 }
 
 }  // namespace

@@ -42,8 +42,8 @@ spdlog::level::level_enum ToSpd(LogLevel l) {
 // The structured logger writes pre-built lines (pattern %v) to the same stderr sink.
 std::shared_ptr<spdlog::logger>& Structured() {
   static std::shared_ptr<spdlog::logger> logger = [] {
-    auto l = std::make_shared<spdlog::logger>(
-        "structured", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto l = std::make_shared<spdlog::logger>("structured",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
     l->set_pattern("%v");
     return l;
   }();
@@ -94,8 +94,8 @@ void ConfigureLogging(LogLevel level, bool json) {
   } else {
     fmt->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v");
   }
-  auto def = std::make_shared<spdlog::logger>(
-      "learnwire", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto def = std::make_shared<spdlog::logger>("learnwire",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
   def->set_formatter(std::move(fmt));
   def->set_level(ToSpd(level));
   spdlog::set_default_logger(def);

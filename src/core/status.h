@@ -22,7 +22,8 @@ enum class Code {
   kInternal,
 };
 
-// A named problem in one field of the input: `field` is a dotted path ("retry_policy.max_attempts").
+// A named problem in one field of the input: `field` is a dotted path
+// ("retry_policy.max_attempts").
 struct FieldError {
   std::string field;
   std::string message;
@@ -34,9 +35,9 @@ class [[nodiscard]] Status {
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
   // kInvalidArgument carrying the fields at fault (answered as 422 with `errors`).
   static Status Invalid(std::vector<FieldError> fields) {
-    Status s(Code::kInvalidArgument, std::to_string(fields.size()) +
-                                         (fields.size() == 1 ? " field is invalid"
-                                                             : " fields are invalid"));
+    Status s(Code::kInvalidArgument,
+             std::to_string(fields.size()) +
+                 (fields.size() == 1 ? " field is invalid" : " fields are invalid"));
     s.fields_ = std::move(fields);
     return s;
   }
@@ -74,7 +75,7 @@ inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -97,16 +98,17 @@ class [[nodiscard]] Result {
 }  // namespace learnwire::core
 
 // Propagate a non-ok Status from an expression returning Status.
-#define LW_RETURN_IF_ERROR(expr)           \
-  do {                                     \
+#define LW_RETURN_IF_ERROR(expr)              \
+  do {                                        \
     ::learnwire::core::Status lw_s_ = (expr); \
-    if (!lw_s_.ok()) return lw_s_;         \
+    if (!lw_s_.ok()) return lw_s_;            \
   } while (0)
 
 #define LW_CONCAT_INNER(a, b) a##b
 #define LW_CONCAT(a, b) LW_CONCAT_INNER(a, b)
 // Declare `lhs` from a Result<T> expression, or return its Status.
-#define LW_ASSIGN_OR_RETURN(lhs, expr) LW_ASSIGN_OR_RETURN_IMPL(LW_CONCAT(lw_r_, __LINE__), lhs, expr)
+#define LW_ASSIGN_OR_RETURN(lhs, expr) \
+  LW_ASSIGN_OR_RETURN_IMPL(LW_CONCAT(lw_r_, __LINE__), lhs, expr)
 #define LW_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

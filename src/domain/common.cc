@@ -102,11 +102,12 @@ std::optional<std::string> CheckText(const std::string& s, std::size_t max, bool
 core::Status AdjustCount(store::Tx& tx, const std::string& organization_id,
                          const std::string& resource, int64_t live_delta, int64_t total_delta) {
   return tx
-      .Exec("INSERT INTO resource_counts (organization_id, resource, live, total) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, resource) DO UPDATE SET "
-            "live = resource_counts.live + excluded.live, "
-            "total = resource_counts.total + excluded.total",
-            {organization_id, resource, live_delta, total_delta})
+      .Exec(
+          "INSERT INTO resource_counts (organization_id, resource, live, total) "
+          "VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, resource) DO UPDATE SET "
+          "live = resource_counts.live + excluded.live, "
+          "total = resource_counts.total + excluded.total",
+          {organization_id, resource, live_delta, total_delta})
       .status();
 }
 
@@ -124,10 +125,9 @@ core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
   ListPage page;
   // Count over the filters only (not the cursor): exact up to the cap.
   if (q.counted_resource) {
-    LW_ASSIGN_OR_RETURN(store::Rows rows,
-                        tx.Query("SELECT live, total FROM resource_counts WHERE "
-                                 "organization_id = $1 AND resource = $2",
-                                 {q.params.at(0), *q.counted_resource}));
+    LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query("SELECT live, total FROM resource_counts WHERE "
+                                                   "organization_id = $1 AND resource = $2",
+                                                   {q.params.at(0), *q.counted_resource}));
     int64_t n = rows.empty() ? 0 : rows[0].Int(q.include_deleted ? "total" : "live");
     if (q.exact_count || n <= kCountCap) {
       page.count = n;

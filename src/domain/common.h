@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/json/fwd.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,9 +46,9 @@ struct ListCursor {
 };
 
 struct ListQuery {
-  std::string table;       // e.g. "learners"
-  std::string columns;     // the select list
-  std::string where;       // conditions using $1…$n of params (organization scope included)
+  std::string table;    // e.g. "learners"
+  std::string columns;  // the select list
+  std::string where;    // conditions using $1…$n of params (organization scope included)
   store::Params params;
   ListOrder order = ListOrder::kById;
   bool soft_delete = true;       // the table has deleted_at
@@ -67,7 +66,7 @@ core::Status AdjustCount(store::Tx& tx, const std::string& organization_id,
                          const std::string& resource, int64_t live_delta, int64_t total_delta);
 
 struct ListPage {
-  store::Rows rows;       // in ascending order
+  store::Rows rows;  // in ascending order
   bool more_after = false;
   bool more_before = false;
   std::optional<int64_t> count;  // null above 10,000 unless exact

@@ -198,8 +198,8 @@ std::optional<std::string> CheckEmail(const std::string& email) {
 Result<std::string> HashPassword(const std::string& password) {
   constexpr uint32_t kTime = 2, kMemoryKib = 19 * 1024, kParallel = 1, kHashLen = 32;
   std::string salt = core::RandomBytes(16);
-  std::size_t len = argon2_encodedlen(kTime, kMemoryKib, kParallel, salt.size(), kHashLen,
-                                      Argon2_id);
+  std::size_t len =
+      argon2_encodedlen(kTime, kMemoryKib, kParallel, salt.size(), kHashLen, Argon2_id);
   std::string encoded(len, '\0');
   Slots().Acquire();
   int rc = argon2id_hash_encoded(kTime, kMemoryKib, kParallel, password.data(), password.size(),
@@ -303,8 +303,7 @@ Result<KeyRecord> LoadKeyRecord(store::Tx& tx, const std::string& key_id) {
   if (rows.empty()) {
     return core::NotFound("no such key");
   }
-  return KeyRecord{KeyFromRow(rows[0]), rows[0].Str("secret_hash"),
-                   rows[0].Int("disabled") != 0};
+  return KeyRecord{KeyFromRow(rows[0]), rows[0].Str("secret_hash"), rows[0].Int("disabled") != 0};
 }
 
 Result<ApiKey> CheckKey(const KeyRecord& record, const std::string& secret, int64_t now_ms) {
@@ -323,8 +322,7 @@ Result<ApiKey> CheckKey(const KeyRecord& record, const std::string& secret, int6
   return key;
 }
 
-Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock,
-                            const std::string& presented) {
+Result<ApiKey> Authenticate(store::Tx& tx, const core::Clock& clock, const std::string& presented) {
   const Status kBad(core::Code::kUnauthenticated, "invalid API key");
   auto parsed = ParsePresentedKey(presented);
   if (!parsed) {
@@ -369,11 +367,12 @@ Result<CreatedOrganization> CreateOrganization(store::Tx& tx, const Deps& deps,
                              {out.organization.id, name, now})
                          .status());
   out.admin_email = admin_email;
-  Status user = tx.Exec("INSERT INTO users (id, organization_id, email, email_lower, name, "
-                        "password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
-                        "$7, $7)",
-                        {deps.ids->New("usr"), out.organization.id, admin_email,
-                         FoldCase(admin_email), "Administrator", admin_secret.hash, now})
+  Status user = tx.Exec(
+                      "INSERT INTO users (id, organization_id, email, email_lower, name, "
+                      "password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
+                      "$7, $7)",
+                      {deps.ids->New("usr"), out.organization.id, admin_email,
+                       FoldCase(admin_email), "Administrator", admin_secret.hash, now})
                     .status();
   if (user.code() == core::Code::kConflict) {
     return core::Conflict("a user with email " + admin_email + " already exists");

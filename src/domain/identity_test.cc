@@ -41,9 +41,8 @@ TEST(CheckEmailTest, AcceptsValidAddresses) {
       {"unicode local part", "\xC3\xA9lodie.m\xC3\xBCller@example.org"},
       {"64-character local part", std::string(64, 'a') + "@example.com"},
       {"plus and dots", "first.last+tag@sub.example.io"},
-      {"254 characters in all",
-       std::string(64, 'a') + "@" + std::string(63, 'b') + "." + std::string(63, 'c') + "." +
-           std::string(61, 'd')},
+      {"254 characters in all", std::string(64, 'a') + "@" + std::string(63, 'b') + "." +
+                                    std::string(63, 'c') + "." + std::string(61, 'd')},
   };
   for (const auto& c : kValid) {
     EXPECT_EQ(CheckEmail(c.email), std::nullopt) << c.name << ": " << c.email;
@@ -57,18 +56,23 @@ TEST(CheckEmailTest, RefusesInvalidAddresses) {
       {"space in the local part", "a b@x.io"},
       {"quote in the local part", "a\"b@x.io"},
       {"65-character local part", std::string(65, 'a') + "@example.com"},
-      {"255 characters in all",
-       std::string(64, 'a') + "@" + std::string(63, 'b') + "." + std::string(63, 'c') + "." +
-           std::string(62, 'd')},
-      {"U+FFFD in the local part", "a\xEF\xBF\xBD" "b@x.io"},
+      {"255 characters in all", std::string(64, 'a') + "@" + std::string(63, 'b') + "." +
+                                    std::string(63, 'c') + "." + std::string(62, 'd')},
+      {"U+FFFD in the local part",
+       "a\xEF\xBF\xBD"
+       "b@x.io"},
       {"empty domain label", "a@b..c"},
       {"label starting with '-'", "a@-b.io"},
       {"label ending with '-'", "a@b-.io"},
       {"empty local part", "@x.io"},
       {"empty domain", "a@"},
       {"two @", "a@b@x.io"},
-      {"control character in the local part", "a\x01" "b@x.io"},
-      {"DEL in the local part", "a\x7f" "b@x.io"},
+      {"control character in the local part",
+       "a\x01"
+       "b@x.io"},
+      {"DEL in the local part",
+       "a\x7f"
+       "b@x.io"},
       {"trailing dot", "a@x.io."},
   };
   for (const auto& c : kInvalid) {
@@ -79,8 +83,12 @@ TEST(CheckEmailTest, RefusesInvalidAddresses) {
 // API.md: the local part has no control character; C1 controls (U+0080..U+009F) are control
 // characters as much as C0 ones (HasControl in domain/common.h counts them).
 TEST(CheckEmailTest, RefusesC1ControlCharacterInLocalPart) {
-  EXPECT_NE(CheckEmail("a\xC2\x85" "b@x.io"), std::nullopt);  // U+0085 NEXT LINE
-  EXPECT_NE(CheckEmail("a\xC2\x9F" "b@x.io"), std::nullopt);  // U+009F
+  EXPECT_NE(CheckEmail("a\xC2\x85"
+                       "b@x.io"),
+            std::nullopt);  // U+0085 NEXT LINE
+  EXPECT_NE(CheckEmail("a\xC2\x9F"
+                       "b@x.io"),
+            std::nullopt);  // U+009F
 }
 
 // API.md: "the local part 1–64 characters" — characters, as every other length in the API
@@ -101,10 +109,9 @@ class IdentityTest : public ::testing::Test {
   void SetUp() override {
     db_ = OpenMigrated();
     ASSERT_TRUE(db_->Write([&](store::Tx& tx) -> core::Status {
-                     LW_ASSIGN_OR_RETURN(
-                         CreatedOrganization org,
-                         CreateOrganization(tx, deps(), "Org", "a@b.io",
-                                            AdminSecret{"pw", "not-a-real-hash"}));
+                     LW_ASSIGN_OR_RETURN(CreatedOrganization org,
+                                         CreateOrganization(tx, deps(), "Org", "a@b.io",
+                                                            AdminSecret{"pw", "not-a-real-hash"}));
                      org_id_ = org.organization.id;
                      first_key_ = org.first_key;
                      return core::Status::Ok();
@@ -212,8 +219,8 @@ TEST_F(IdentityTest, AuthenticateRefusesMalformedKeys) {
 
 TEST_F(IdentityTest, AuthenticateRefusesARevokedKey) {
   CreatedKey k = MakeKey();
-  ASSERT_TRUE(db_->Write([&](store::Tx& tx) { return RevokeKey(tx, deps(), org_id_, k.key.id); })
-                  .ok());
+  ASSERT_TRUE(
+      db_->Write([&](store::Tx& tx) { return RevokeKey(tx, deps(), org_id_, k.key.id); }).ok());
   EXPECT_EQ(Auth(k.secret_key).status().code(), Code::kUnauthenticated);
 }
 
@@ -233,10 +240,9 @@ TEST_F(IdentityTest, AuthenticateRefusesAnExpiredKey) {
 
 TEST_F(IdentityTest, AuthenticateRefusesAKeyOfADisabledOrganization) {
   CreatedKey k = MakeKey();
-  ASSERT_TRUE(db_->Write([&](store::Tx& tx) {
-                   return SetOrganizationDisabled(tx, deps(), org_id_, true);
-                 })
-                  .ok());
+  ASSERT_TRUE(
+      db_->Write([&](store::Tx& tx) { return SetOrganizationDisabled(tx, deps(), org_id_, true); })
+          .ok());
   EXPECT_EQ(Auth(k.secret_key).status().code(), Code::kUnauthenticated);
 }
 
@@ -263,9 +269,9 @@ TEST_F(IdentityTest, StoredSecretHashIsNotTheSecret) {
   std::string secret = k.secret_key.substr(3 + core::kIdBodyLength + 1);
   std::string stored;
   ASSERT_TRUE(db_->Read([&](store::Tx& tx) -> core::Status {
-                   LW_ASSIGN_OR_RETURN(store::Rows rows,
-                                       tx.Query("SELECT secret_hash FROM api_keys WHERE id = $1",
-                                                {k.key.id}));
+                   LW_ASSIGN_OR_RETURN(
+                       store::Rows rows,
+                       tx.Query("SELECT secret_hash FROM api_keys WHERE id = $1", {k.key.id}));
                    if (rows.empty()) {
                      return core::NotFound("no row");
                    }

@@ -1,7 +1,6 @@
 #include "domain/learners.h"
 
 #include <boost/json.hpp>
-
 #include <cmath>
 #include <map>
 #include <set>
@@ -237,13 +236,14 @@ std::string SearchText(const Learner& l) {
 
 Status Save(store::Tx& tx, const std::string& org, const Learner& l) {
   return tx
-      .Exec("UPDATE learners SET email = $1, email_lower = $2, firstname = $3, lastname = $4, "
-            "username = $5, language = $6, external_id = $7, custom_fields = $8, status = $9, "
-            "updated_at = $10, deleted_at = $11, search_text = $14 WHERE organization_id = $12 "
-            "AND id = $13",
-            {l.email, FoldCase(l.email), l.firstname, l.lastname, l.username, l.language,
-             l.external_id, l.custom_fields, l.status, l.updated_at,
-             l.deleted_at, org, l.id, SearchText(l)})
+      .Exec(
+          "UPDATE learners SET email = $1, email_lower = $2, firstname = $3, lastname = $4, "
+          "username = $5, language = $6, external_id = $7, custom_fields = $8, status = $9, "
+          "updated_at = $10, deleted_at = $11, search_text = $14 WHERE organization_id = $12 "
+          "AND id = $13",
+          {l.email, FoldCase(l.email), l.firstname, l.lastname, l.username, l.language,
+           l.external_id, l.custom_fields, l.status, l.updated_at, l.deleted_at, org, l.id,
+           SearchText(l)})
       .status();
 }
 
@@ -326,8 +326,8 @@ Result<Learner> CreateLearner(store::Tx& tx, const WriteContext& ctx, const json
               "updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
               "$12, $12, $13)",
               {l.id, ctx.organization_id, l.email, FoldCase(l.email), l.firstname, l.lastname,
-               l.username, l.language, l.external_id, l.custom_fields, l.status,
-               l.created_at, SearchText(l)})
+               l.username, l.language, l.external_id, l.custom_fields, l.status, l.created_at,
+               SearchText(l)})
           .status());
   LW_RETURN_IF_ERROR(AdjustCount(tx, ctx.organization_id, "learners", 1, 1));
   LW_RETURN_IF_ERROR(Emit(tx, ctx, "learner.created", l, LearnerJson(l)));
@@ -495,8 +495,7 @@ Result<std::vector<BulkItemResult>> BulkUpsertLearners(store::Tx& tx, const Writ
       LW_ASSIGN_OR_RETURN(store::Rows rows,
                           tx.Query("SELECT id FROM learners WHERE organization_id = $1 AND "
                                    "email_lower = $2 AND deleted_at IS NULL",
-                                   {ctx.organization_id,
-                                    FoldCase(std::string(e->get_string()))}));
+                                   {ctx.organization_id, FoldCase(std::string(e->get_string()))}));
       if (!rows.empty()) {
         by_email = rows[0].Str("id");
       }

@@ -2,9 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -62,8 +61,8 @@ class LearnersTest : public ::testing::Test {
     ASSERT_TRUE(db_->Migrate().ok());
     ASSERT_TRUE(db_->Write([&](store::Tx& tx) -> core::Status {
                      LW_ASSIGN_OR_RETURN(CreatedOrganization org,
-                                         CreateOrganization(tx, {&ids_, &clock_}, "Org",
-                                                            "a@b.io", AdminSecret{"pw", "h"}));
+                                         CreateOrganization(tx, {&ids_, &clock_}, "Org", "a@b.io",
+                                                            AdminSecret{"pw", "h"}));
                      org_id_ = org.organization.id;
                      return core::Status::Ok();
                    })
@@ -109,8 +108,7 @@ class LearnersTest : public ::testing::Test {
     return db_->Write([&](store::Tx& tx) { return DeleteLearner(tx, Ctx(), id); });
   }
   core::Result<Learner> Ban(const std::string& id, bool banned) {
-    return InWrite<Learner>(
-        [&](store::Tx& tx) { return SetLearnerBanned(tx, Ctx(), id, banned); });
+    return InWrite<Learner>([&](store::Tx& tx) { return SetLearnerBanned(tx, Ctx(), id, banned); });
   }
   core::Result<Learner> Erase(const std::string& id) {
     return InWrite<Learner>([&](store::Tx& tx) { return EraseLearner(tx, Ctx(), id); });
@@ -200,26 +198,30 @@ TEST_F(LearnersTest, CreateRefusesInvalidBodiesNamingTheFields) {
   cases.push_back({"no fields", json::object(), {"email", "firstname", "lastname"}});
   cases.push_back({"bad email", with("email", "not-an-email"), {"email"}});
   cases.push_back({"email not a string", with("email", 3), {"email"}});
-  cases.push_back({"firstname with a control character", with("firstname", "An\x07n"),
-                   {"firstname"}});
+  cases.push_back(
+      {"firstname with a control character", with("firstname", "An\x07n"), {"firstname"}});
   cases.push_back({"empty firstname", with("firstname", ""), {"firstname"}});
-  cases.push_back({"201-character lastname", with("lastname", json::string(std::string(201, 'l'))),
+  cases.push_back({"201-character lastname",
+                   with("lastname", json::string(std::string(201, 'l'))),
                    {"lastname"}});
   cases.push_back({"bad language", with("language", "english!"), {"language"}});
   cases.push_back({"custom_fields with 51 keys", with("custom_fields", many), {"custom_fields"}});
   cases.push_back({"custom_fields with a nested object",
-                   with("custom_fields", Obj(R"({"a": {"b": 1}})")), {"custom_fields"}});
-  cases.push_back({"custom_fields with an array", with("custom_fields", Obj(R"({"a": [1]})")),
+                   with("custom_fields", Obj(R"({"a": {"b": 1}})")),
+                   {"custom_fields"}});
+  cases.push_back({"custom_fields with an array",
+                   with("custom_fields", Obj(R"({"a": [1]})")),
                    {"custom_fields"}});
   cases.push_back({"custom_fields with a 1001-character string",
                    with("custom_fields", json::object{{"a", std::string(1001, 'x')}}),
                    {"custom_fields"}});
-  cases.push_back({"custom_fields with 1e400", with("custom_fields", Obj(R"({"a": 1e400})")),
+  cases.push_back({"custom_fields with 1e400",
+                   with("custom_fields", Obj(R"({"a": 1e400})")),
                    {"custom_fields"}});
   cases.push_back({"custom_fields not an object", with("custom_fields", "x"), {"custom_fields"}});
-  cases.push_back({"read-only id on create", with("id", "lrn_01JD0000000000000000000000"),
-                   {"id"}});
-  cases.push_back({"two bad fields", [&] {
+  cases.push_back({"read-only id on create", with("id", "lrn_01JD0000000000000000000000"), {"id"}});
+  cases.push_back({"two bad fields",
+                   [&] {
                      json::object b = with("language", "english!");
                      b["email"] = "x";
                      return b;
@@ -315,8 +317,8 @@ TEST_F(LearnersTest, DuplicateEmailDifferingInAsciiCaseIsAConflict) {
 }
 
 TEST_F(LearnersTest, DuplicateEmailDifferingInUnicodeCaseIsAConflict) {
-  MustCreate(Body("\xC3\xA9lodie@x.io"));          // élodie@x.io
-  auto r = Create(Body("\xC3\x89LODIE@x.io"));     // ÉLODIE@x.io
+  MustCreate(Body("\xC3\xA9lodie@x.io"));       // élodie@x.io
+  auto r = Create(Body("\xC3\x89LODIE@x.io"));  // ÉLODIE@x.io
   EXPECT_EQ(r.status().code(), Code::kConflict);
 }
 
@@ -428,9 +430,9 @@ TEST_F(LearnersTest, DeleteIsASoftDeleteThatEmitsLearnerDeletedWithDeletedAt) {
   // Soft: the row is still there.
   int64_t rows = -1;
   ASSERT_TRUE(db_->Read([&](store::Tx& tx) -> core::Status {
-                   LW_ASSIGN_OR_RETURN(store::Rows r,
-                                       tx.Query("SELECT deleted_at FROM learners WHERE id = $1",
-                                                {l.id}));
+                   LW_ASSIGN_OR_RETURN(
+                       store::Rows r,
+                       tx.Query("SELECT deleted_at FROM learners WHERE id = $1", {l.id}));
                    rows = static_cast<int64_t>(r.size());
                    EXPECT_EQ(r[0].OptInt("deleted_at"), Now());
                    return core::Status::Ok();

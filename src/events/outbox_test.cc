@@ -2,9 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,8 +60,12 @@ class OutboxTest : public ::testing::Test {
     NewEvent e;
     e.organization_id = org;
     e.type = "learner.created";
-    e.data = {{"id", learner_id}, {"email", email}, {"firstname", "Ann"},
-              {"lastname", "Lee"}, {"username", nullptr}, {"external_id", "HR-1"},
+    e.data = {{"id", learner_id},
+              {"email", email},
+              {"firstname", "Ann"},
+              {"lastname", "Lee"},
+              {"username", nullptr},
+              {"external_id", "HR-1"},
               {"custom_fields", json::object{{"team", "blue"}}}};
     e.learner_id = learner_id;
     return e;
@@ -90,8 +93,10 @@ TEST_F(OutboxTest, AppendBuildsTheEnvelope) {
     "timestamp": "2026-11-22T10:00:00.123Z",
     "organization_id": "org_01JD0000000000000000000000",
     "actor": {"type": "api_key", "id": "key_01JD0000000000000000000000"},
-    "data": {"id": ")" + kLearner + R"(", "status": "banned"}
-  })").as_object());
+    "data": {"id": ")" +
+                       kLearner + R"(", "status": "banned"}
+  })")
+                     .as_object());
 }
 
 TEST_F(OutboxTest, AppendWritesASystemActorWithANullId) {

@@ -28,7 +28,8 @@ std::string ClientAddress(const Request& req, const std::vector<core::Cidr>& tru
     std::size_t start = 0;
     while (start <= v.size()) {
       std::size_t comma = v.find(',', start);
-      std::string hop = Trim(v.substr(start, comma == std::string_view::npos ? comma : comma - start));
+      std::string hop =
+          Trim(v.substr(start, comma == std::string_view::npos ? comma : comma - start));
       if (!hop.empty()) {
         hops.push_back(hop);
       }

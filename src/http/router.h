@@ -20,9 +20,9 @@ class Router {
   struct Match {
     enum class Kind { kFound, kNotFound, kMethodNotAllowed } kind = Kind::kNotFound;
     const Handler* handler = nullptr;
-    std::string route;                        // the matched pattern (for metrics)
+    std::string route;  // the matched pattern (for metrics)
     std::map<std::string, std::string> params;
-    std::string allow;                        // for 405: "GET, POST"
+    std::string allow;  // for 405: "GET, POST"
   };
   Match Find(const std::string& method, const std::string& path) const;
 

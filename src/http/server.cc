@@ -365,8 +365,8 @@ void Session::Write(Response response, bool force_close) {
     OnWrite(true, asio::error::operation_aborted);
     return;
   }
-  bool close = force_close || close_after_response_ || response.close || !keep_alive_ ||
-               core_.stopping();
+  bool close =
+      force_close || close_after_response_ || response.close || !keep_alive_ || core_.stopping();
   response.SetHeader("x-request-id", request_id_);
   int status = response.status;
   if (status < 100 || status > 599) {

@@ -23,14 +23,14 @@ struct Value {
   std::variant<std::monostate, int64_t, double, std::string> v;
 
   Value() = default;
-  Value(std::nullptr_t) {}                        // NOLINT: implicit by design
-  Value(int v_in) : v(static_cast<int64_t>(v_in)) {}  // NOLINT
-  Value(int64_t v_in) : v(v_in) {}                // NOLINT
+  Value(std::nullptr_t) {}                                     // NOLINT: implicit by design
+  Value(int v_in) : v(static_cast<int64_t>(v_in)) {}           // NOLINT
+  Value(int64_t v_in) : v(v_in) {}                             // NOLINT
   Value(bool v_in) : v(static_cast<int64_t>(v_in ? 1 : 0)) {}  // NOLINT
-  Value(double v_in) : v(v_in) {}                 // NOLINT
-  Value(std::string v_in) : v(std::move(v_in)) {}  // NOLINT
-  Value(std::string_view v_in) : v(std::string(v_in)) {}  // NOLINT
-  Value(const char* v_in) : v(std::string(v_in)) {}  // NOLINT
+  Value(double v_in) : v(v_in) {}                              // NOLINT
+  Value(std::string v_in) : v(std::move(v_in)) {}              // NOLINT
+  Value(std::string_view v_in) : v(std::string(v_in)) {}       // NOLINT
+  Value(const char* v_in) : v(std::string(v_in)) {}            // NOLINT
   template <typename T>
   Value(const std::optional<T>& o) {  // NOLINT: NULL when empty
     if (o) {
@@ -59,9 +59,9 @@ class Rows {
    public:
     Row(const Rows* rows, std::size_t index) : rows_(rows), index_(index) {}
     bool IsNull(std::string_view column) const;
-    int64_t Int(std::string_view column) const;        // NULL -> 0
-    double Double(std::string_view column) const;      // NULL -> 0
-    std::string Str(std::string_view column) const;    // NULL -> ""
+    int64_t Int(std::string_view column) const;      // NULL -> 0
+    double Double(std::string_view column) const;    // NULL -> 0
+    std::string Str(std::string_view column) const;  // NULL -> ""
     std::optional<int64_t> OptInt(std::string_view column) const;
     std::optional<std::string> OptStr(std::string_view column) const;
     const Value& At(std::size_t column_index) const;
@@ -112,10 +112,10 @@ class Store {
 };
 
 struct SqliteOptions {
-  std::string path;              // file path; ":memory:" for tests (one shared connection)
-  bool synchronous_full = false; // PRAGMA synchronous = FULL instead of NORMAL (WAL either way)
+  std::string path;               // file path; ":memory:" for tests (one shared connection)
+  bool synchronous_full = false;  // PRAGMA synchronous = FULL instead of NORMAL (WAL either way)
   int busy_timeout_ms = 5000;
-  int readers = 4;               // read connections in the pool
+  int readers = 4;  // read connections in the pool
 };
 
 // Opens (creating the file and its folder when absent) a SQLite store in WAL mode.

@@ -17,8 +17,8 @@ using learnwire::http::Response;
 Response Advance(learnwire::core::ManualClock& clock, Request& req) {
   boost::system::error_code ec;
   json::value body = json::parse(req.body, ec);
-  const json::value* ms = (!ec && body.is_object()) ? body.get_object().if_contains("advance_ms")
-                                                    : nullptr;
+  const json::value* ms =
+      (!ec && body.is_object()) ? body.get_object().if_contains("advance_ms") : nullptr;
   if (!ms || !ms->is_int64() || ms->as_int64() < 0) {
     return learnwire::http::Problem(422, "validation", "advance_ms: a non-negative integer");
   }

@@ -455,8 +455,7 @@ namespace learnwire::store {
 namespace {
 
 TEST(SqliteStoreExceptionTest, AThrowingWriteRollsBackAndReleasesTheLock) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("lw_throw_" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / ("lw_throw_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   SqliteOptions options;
   options.path = (dir / "db").string();
@@ -474,8 +473,8 @@ TEST(SqliteStoreExceptionTest, AThrowingWriteRollsBackAndReleasesTheLock) {
   other.busy_timeout_ms = 100;
   auto second = OpenSqlite(other);
   ASSERT_TRUE(second.ok());
-  EXPECT_TRUE((*second)->Write([](Tx& tx) { return tx.Exec("INSERT INTO t VALUES (2)").status(); })
-                  .ok());
+  EXPECT_TRUE(
+      (*second)->Write([](Tx& tx) { return tx.Exec("INSERT INTO t VALUES (2)").status(); }).ok());
   int64_t n = -1;
   ASSERT_TRUE(s.Read([&](Tx& tx) -> core::Status {
                  LW_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT COUNT(*) AS n FROM t"));
