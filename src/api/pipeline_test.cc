@@ -634,5 +634,30 @@ TEST_F(ApiTest, IdempotencyKeysAreScopedByCredential) {
   EXPECT_EQ(ProblemType(r), "conflict");
 }
 
+// Found by fuzz_api: an unknown parameter whose name is not UTF-8 was quoted raw in the problem,
+// which made the body invalid JSON.
+TEST_F(ApiTest, AProblemQuotingInvalidUtf8StaysValidJson) {
+  http::Request req;
+  req.method = "GET";
+  req.path = "/api/v1/events";
+  req.query = {
+      {"3\xCE"
+       "e",
+       "1"}};
+  req.remote_addr = "192.0.2.1";
+  req.headers.emplace("authorization", "Bearer " + admin_key_);
+  http::Router::Match m = router_.Find(req.method, req.path);
+  ASSERT_EQ(m.kind, http::Router::Match::Kind::kFound);
+  http::Response r = (*m.handler)(req);
+  EXPECT_EQ(r.status, 400);
+  boost::system::error_code ec;
+  json::value body = json::parse(r.body, ec);
+  ASSERT_FALSE(ec) << r.body;
+  EXPECT_NE(std::string(body.at("detail").as_string())
+                .find("3\xEF\xBF\xBD"
+                      "e"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace learnwire::api

@@ -19,6 +19,26 @@ TEST(JsonTextTest, PassesUtf8Through) {
   EXPECT_EQ(out, "\"Zoë 李 🚀\"");
 }
 
+TEST(JsonTextTest, ValidUtf8ReplacesEveryBadSequence) {
+  struct Case {
+    std::string in, out;
+  } cases[] = {
+      {"plain", "plain"},
+      {"Zoë 李 🚀", "Zoë 李 🚀"},
+      {"a\xCE"
+       "e",
+       "a\xEF\xBF\xBD"
+       "e"},                                                     // truncated sequence
+      {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                  // overlong
+      {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},  // surrogate
+      {"\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},  // > U+10FFFF
+      {"\xFF", "\xEF\xBF\xBD"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ValidUtf8(c.in), c.out) << c.in;
+  }
+}
+
 TEST(JsonTextTest, WritesAnObjectWithNullsTimesAndRawValues) {
   std::string out;
   JsonObjectWriter(out)

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
+
 namespace learnwire::http {
 namespace {
 
@@ -58,12 +60,15 @@ Response Problem(int status, const std::string& type_suffix, const std::string& 
   body["type"] = type;
   body["title"] = TitleFor(status);
   body["status"] = status;
-  body["detail"] = detail;
+  // Details and fields may quote the client's bytes (a parameter name, a field name): the body
+  // must stay valid UTF-8 JSON whatever they were.
+  body["detail"] = core::ValidUtf8(detail);
   if (!errors.empty()) {
     boost::json::array list;
     list.reserve(errors.size());
     for (const FieldError& e : errors) {
-      list.push_back(boost::json::object{{"field", e.field}, {"message", e.message}});
+      list.push_back(boost::json::object{{"field", core::ValidUtf8(e.field)},
+                                         {"message", core::ValidUtf8(e.message)}});
     }
     body["errors"] = std::move(list);
   }
