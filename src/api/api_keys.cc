@@ -117,19 +117,15 @@ Response List(RequestContext& ctx) {
     q.cursor = params->cursor;
     q.limit = params->limit;
     q.exact_count = params->exact_count;
-    LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
-    JsonArrayText results;
-    domain::ListCursor first, last;
-    for (std::size_t i = 0; i < page.rows.size(); ++i) {
-      LW_ASSIGN_OR_RETURN(domain::ApiKey k, domain::GetKey(tx, ctx.org(), page.rows[i].Str("id")));
-      results.Add(json::serialize(KeyJson(k)));
-      domain::ListCursor c{true, 0, k.id};
-      if (i == 0) {
-        first = c;
-      }
-      last = c;
+    LW_ASSIGN_OR_RETURN(domain::RenderedPage page,
+                        domain::RunListRendered(tx, q, [](const store::RowView& row) {
+                          return domain::RenderedItem{"", {true, 0, std::string(row.Text(0))}};
+                        }));
+    for (auto& item : page.items) {
+      LW_ASSIGN_OR_RETURN(domain::ApiKey k, domain::GetKey(tx, ctx.org(), item.position.id));
+      item.json = json::serialize(KeyJson(k));
     }
-    return RenderList(ctx, *params, page, std::move(results).Finish(), first, last);
+    return RenderList(ctx, *params, page);
   });
 }
 

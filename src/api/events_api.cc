@@ -92,18 +92,12 @@ Response List(RequestContext& ctx) {
       }
       add("seq >", *seq);
     }
-    LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
-    JsonArrayText results;  // stored envelopes are JSON already: no parse, no serialize
-    domain::ListCursor first, last;
-    for (std::size_t i = 0; i < page.rows.size(); ++i) {
-      results.Add(page.rows[i].Str("payload"));
-      domain::ListCursor c{true, page.rows[i].Int("seq"), ""};
-      if (i == 0) {
-        first = c;
-      }
-      last = c;
-    }
-    return RenderList(ctx, *params, page, std::move(results).Finish(), first, last);
+    // Stored envelopes are JSON text already: no parse, no serialize.
+    LW_ASSIGN_OR_RETURN(
+        domain::RenderedPage page, domain::RunListRendered(tx, q, [](const store::RowView& row) {
+          return domain::RenderedItem{std::string(row.Text(2)), {true, row.Int(0), ""}};
+        }));
+    return RenderList(ctx, *params, page);
   });
 }
 

@@ -62,19 +62,14 @@ Response List(RequestContext& ctx) {
   q.include_deleted = params->include_deleted;
   q.order = params->order;
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
-    LW_ASSIGN_OR_RETURN(domain::ListPage page, domain::RunList(tx, q));
-    JsonArrayText results(page.rows.size() * 400);
-    domain::ListCursor first, last;
-    for (std::size_t i = 0; i < page.rows.size(); ++i) {
-      domain::Learner l = domain::LearnerFromRow(page.rows[i]);
-      results.Add(l.deleted_at ? domain::RenderLearnerTombstone(l) : domain::RenderLearner(l));
-      domain::ListCursor c{true, l.updated_at, l.id};  // number is used by kByUpdated only
-      if (i == 0) {
-        first = c;
-      }
-      last = c;
-    }
-    return RenderList(ctx, *params, page, std::move(results).Finish(), first, last);
+    LW_ASSIGN_OR_RETURN(
+        domain::RenderedPage page, domain::RunListRendered(tx, q, [](const store::RowView& row) {
+          domain::LearnerView l = domain::LearnerViewOfRow(row);
+          return domain::RenderedItem{
+              l.deleted_at ? domain::RenderLearnerTombstone(l) : domain::RenderLearner(l),
+              {true, l.updated_at, std::string(l.id)}};
+        }));
+    return RenderList(ctx, *params, page);
   });
 }
 

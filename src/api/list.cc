@@ -217,32 +217,44 @@ core::Result<ListParams> ParseListParams(const RequestContext& ctx,
 }
 
 http::Response RenderList(const RequestContext& ctx, const ListParams& params,
-                          const domain::ListPage& page, const std::string& results,
-                          const domain::ListCursor& first, const domain::ListCursor& last) {
+                          const domain::RenderedPage& page) {
   std::optional<std::string> next, previous;
-  if (!page.rows.empty()) {
+  if (!page.items.empty()) {
     if (page.more_after) {
-      domain::ListCursor c = last;
+      domain::ListCursor c = page.items.back().position;
       c.forward = true;
       next =
           PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c, params.order));
     }
     if (page.more_before) {
-      domain::ListCursor c = first;
+      domain::ListCursor c = page.items.front().position;
       c.forward = false;
       previous =
           PageLink(ctx, EncodeCursor(ctx.services.cursor_key, CursorScope(ctx), c, params.order));
     }
   }
+  std::size_t size = 600;
+  for (const auto& item : page.items) {
+    size += item.json.size() + 1;
+  }
   std::string body;
-  body.reserve(results.size() + 600);
+  body.reserve(size);
   core::JsonObjectWriter w(body);
   if (page.count) {
     w.Int("count", *page.count);
   } else {
     w.Raw("count", "null");
   }
-  w.OptString("next", next).OptString("previous", previous).Raw("results", results).Close();
+  w.OptString("next", next).OptString("previous", previous);
+  // The results array is written in place: the items are JSON text already.
+  body += ",\"results\":[";
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    if (i > 0) {
+      body.push_back(',');
+    }
+    body += page.items[i].json;
+  }
+  body += "]}";
   return http::JsonResponse(200, std::move(body));
 }
 

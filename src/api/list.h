@@ -32,34 +32,9 @@ core::Result<ListParams> ParseListParams(const RequestContext& ctx,
                                          bool with_time_params = true,
                                          domain::ListOrder order = domain::ListOrder::kById);
 
-// Renders a page. `results` is the JSON text of the page's items, in order, as an array; the
-// cursors are made from `first`/`last` positions.
+// Renders a page: {count, next, previous, results} with cursors at its first and last items.
 http::Response RenderList(const RequestContext& ctx, const ListParams& params,
-                          const domain::ListPage& page, const std::string& results,
-                          const domain::ListCursor& first, const domain::ListCursor& last);
-
-// Collects rendered items into a JSON array text.
-class JsonArrayText {
- public:
-  explicit JsonArrayText(std::size_t reserve = 0) {
-    text_.reserve(reserve);
-    text_.push_back('[');
-  }
-  void Add(std::string_view item) {
-    if (text_.size() > 1) {
-      text_.push_back(',');
-    }
-    text_.append(item);
-  }
-  bool empty() const { return text_.size() == 1; }
-  std::string Finish() && {
-    text_.push_back(']');
-    return std::move(text_);
-  }
-
- private:
-  std::string text_;
-};
+                          const domain::RenderedPage& page);
 
 // The link to another page: this path with the same query, the cursor replaced.
 std::string PageLink(const RequestContext& ctx, const std::string& cursor);

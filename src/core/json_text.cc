@@ -113,6 +113,14 @@ JsonObjectWriter& JsonObjectWriter::OptString(std::string_view key,
   return String(key, *value);
 }
 
+JsonObjectWriter& JsonObjectWriter::OptString(std::string_view key,
+                                              const std::optional<std::string_view>& value) {
+  if (!value) {
+    return Raw(key, "null");
+  }
+  return String(key, *value);
+}
+
 JsonObjectWriter& JsonObjectWriter::Time(std::string_view key, int64_t unix_ms) {
   Key(key);
   out_.push_back('"');

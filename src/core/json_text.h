@@ -23,6 +23,7 @@ class JsonObjectWriter {
   explicit JsonObjectWriter(std::string& out) : out_(out) { out_.push_back('{'); }
   JsonObjectWriter& String(std::string_view key, std::string_view value);
   JsonObjectWriter& OptString(std::string_view key, const std::optional<std::string>& value);
+  JsonObjectWriter& OptString(std::string_view key, const std::optional<std::string_view>& value);
   JsonObjectWriter& Time(std::string_view key, int64_t unix_ms);
   JsonObjectWriter& OptTime(std::string_view key, const std::optional<int64_t>& unix_ms);
   JsonObjectWriter& Int(std::string_view key, int64_t value);

@@ -43,7 +43,7 @@ TEST(JsonTextTest, WritesAnObjectWithNullsTimesAndRawValues) {
   std::string out;
   JsonObjectWriter(out)
       .String("id", "lrn_1")
-      .OptString("username", std::nullopt)
+      .OptString("username", std::optional<std::string>())
       .Time("created_at", 0)
       .OptTime("deleted_at", std::nullopt)
       .Int("n", -3)

@@ -111,41 +111,50 @@ core::Status AdjustCount(store::Tx& tx, const std::string& organization_id,
       .status();
 }
 
-core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
-  constexpr int64_t kCountCap = 10000;
+namespace {
+
+constexpr int64_t kCountCap = 10000;
+
+// The count (exact up to the cap) and the page's SQL, shared by both ways of reading a page.
+struct PagePlan {
+  std::optional<int64_t> count;
+  std::string sql;
+  store::Params params;
+  bool forward = true;
+};
+
+core::Result<PagePlan> PlanPage(store::Tx& tx, const ListQuery& q) {
   std::string where = q.where;
   if (q.soft_delete && !q.include_deleted) {
     where += " AND deleted_at IS NULL";
   }
-  store::Params params = q.params;
+  PagePlan plan;
+  plan.params = q.params;
   auto next = [&](store::Value v) {
-    params.push_back(std::move(v));
-    return "$" + std::to_string(params.size());
+    plan.params.push_back(std::move(v));
+    return "$" + std::to_string(plan.params.size());
   };
-  ListPage page;
   // Count over the filters only (not the cursor): exact up to the cap.
+  int64_t n = 0;
   if (q.counted_resource) {
     LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query("SELECT live, total FROM resource_counts WHERE "
                                                    "organization_id = $1 AND resource = $2",
                                                    {q.params.at(0), *q.counted_resource}));
-    int64_t n = rows.empty() ? 0 : rows[0].Int(q.include_deleted ? "total" : "live");
-    if (q.exact_count || n <= kCountCap) {
-      page.count = n;
-    }
+    n = rows.empty() ? 0 : rows[0].Int(q.include_deleted ? "total" : "live");
   } else {
     std::string sql = q.exact_count
                           ? "SELECT COUNT(*) AS n FROM " + q.table + " WHERE " + where
                           : "SELECT COUNT(*) AS n FROM (SELECT 1 FROM " + q.table + " WHERE " +
                                 where + " LIMIT " + std::to_string(kCountCap + 1) + ") t";
-    LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query(sql, params));
-    int64_t n = rows[0].Int("n");
-    if (q.exact_count || n <= kCountCap) {
-      page.count = n;
-    }
+    LW_ASSIGN_OR_RETURN(store::Rows rows, tx.Query(sql, q.params));
+    n = rows[0].Int("n");
   }
-  bool forward = !q.cursor || q.cursor->forward;
-  std::string op = forward ? ">" : "<";
-  std::string dir = forward ? " ASC" : " DESC";
+  if (q.exact_count || n <= kCountCap) {
+    plan.count = n;
+  }
+  plan.forward = !q.cursor || q.cursor->forward;
+  std::string op = plan.forward ? ">" : "<";
+  std::string dir = plan.forward ? " ASC" : " DESC";
   std::string keyset, order;
   switch (q.order) {
     case ListOrder::kById:
@@ -171,21 +180,50 @@ core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
       break;
   }
   std::string limit = next(static_cast<int64_t>(q.limit + 1));
-  std::string sql = "SELECT " + q.columns + " FROM " + q.table + " WHERE " + where + keyset +
-                    " ORDER BY " + order + " LIMIT " + limit;
-  LW_ASSIGN_OR_RETURN(page.rows, tx.Query(sql, params));
-  bool more = page.rows.size() > static_cast<std::size_t>(q.limit);
+  plan.sql = "SELECT " + q.columns + " FROM " + q.table + " WHERE " + where + keyset +
+             " ORDER BY " + order + " LIMIT " + limit;
+  return plan;
+}
+
+// Trims the look-ahead row, puts a backward page in ascending order and sets the flags.
+template <typename Items>
+void Settle(Items& items, const ListQuery& q, bool forward, bool& more_after, bool& more_before) {
+  bool more = items.size() > static_cast<std::size_t>(q.limit);
   if (more) {
-    page.rows.values.pop_back();
+    items.pop_back();
   }
   if (forward) {
-    page.more_after = more;
-    page.more_before = q.cursor.has_value();
+    more_after = more;
+    more_before = q.cursor.has_value();
   } else {
-    std::reverse(page.rows.values.begin(), page.rows.values.end());
-    page.more_before = more;
-    page.more_after = true;
+    std::reverse(items.begin(), items.end());
+    more_before = more;
+    more_after = true;
   }
+}
+
+}  // namespace
+
+core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
+  LW_ASSIGN_OR_RETURN(PagePlan plan, PlanPage(tx, q));
+  ListPage page;
+  page.count = plan.count;
+  LW_ASSIGN_OR_RETURN(page.rows, tx.Query(plan.sql, plan.params));
+  Settle(page.rows.values, q, plan.forward, page.more_after, page.more_before);
+  return page;
+}
+
+core::Result<RenderedPage> RunListRendered(store::Tx& tx, const ListQuery& q,
+                                           const RowRenderer& render) {
+  LW_ASSIGN_OR_RETURN(PagePlan plan, PlanPage(tx, q));
+  RenderedPage page;
+  page.count = plan.count;
+  page.items.reserve(static_cast<std::size_t>(q.limit) + 1);
+  LW_RETURN_IF_ERROR(tx.QueryEach(plan.sql, plan.params, [&](const store::RowView& row) {
+    page.items.push_back(render(row));
+    return core::Status::Ok();
+  }));
+  Settle(page.items, q, plan.forward, page.more_after, page.more_before);
   return page;
 }
 

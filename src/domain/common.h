@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json/fwd.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,5 +74,21 @@ struct ListPage {
 };
 
 core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q);
+
+// The same page, each row rendered in place by `render` (no row is copied out of the database):
+// the list endpoints' path.
+struct RenderedItem {
+  std::string json;
+  ListCursor position;
+};
+struct RenderedPage {
+  std::vector<RenderedItem> items;  // in ascending order
+  bool more_after = false;
+  bool more_before = false;
+  std::optional<int64_t> count;
+};
+using RowRenderer = std::function<RenderedItem(const store::RowView&)>;
+core::Result<RenderedPage> RunListRendered(store::Tx& tx, const ListQuery& q,
+                                           const RowRenderer& render);
 
 }  // namespace learnwire::domain

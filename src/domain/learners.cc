@@ -263,7 +263,52 @@ Result<Learner> Find(store::Tx& tx, const std::string& org, const std::string& i
 
 }  // namespace
 
-std::string RenderLearner(const Learner& l) {
+LearnerView ViewOf(const Learner& l) {
+  LearnerView v;
+  v.id = l.id;
+  v.email = l.email;
+  v.firstname = l.firstname;
+  v.lastname = l.lastname;
+  if (l.username) {
+    v.username = *l.username;
+  }
+  v.language = l.language;
+  if (l.external_id) {
+    v.external_id = *l.external_id;
+  }
+  v.custom_fields = l.custom_fields;
+  v.status = l.status;
+  v.created_at = l.created_at;
+  v.updated_at = l.updated_at;
+  v.deleted_at = l.deleted_at;
+  return v;
+}
+
+// Positions in kColumns.
+LearnerView LearnerViewOfRow(const store::RowView& r) {
+  LearnerView v;
+  v.id = r.Text(0);
+  v.email = r.Text(1);
+  v.firstname = r.Text(2);
+  v.lastname = r.Text(3);
+  if (!r.IsNull(4)) {
+    v.username = r.Text(4);
+  }
+  v.language = r.Text(5);
+  if (!r.IsNull(6)) {
+    v.external_id = r.Text(6);
+  }
+  v.custom_fields = r.Text(7);
+  v.status = r.Text(8);
+  v.created_at = r.Int(9);
+  v.updated_at = r.Int(10);
+  if (!r.IsNull(11)) {
+    v.deleted_at = r.Int(11);
+  }
+  return v;
+}
+
+std::string RenderLearner(const LearnerView& l) {
   std::string out;
   out.reserve(400 + l.custom_fields.size());
   core::JsonObjectWriter(out)
@@ -291,7 +336,7 @@ json::object LearnerJson(const Learner& l) {
   return ec || !v.is_object() ? json::object() : std::move(v.get_object());
 }
 
-std::string RenderLearnerTombstone(const Learner& l) {
+std::string RenderLearnerTombstone(const LearnerView& l) {
   std::string out;
   core::JsonObjectWriter(out).String("id", l.id).OptTime("deleted_at", l.deleted_at).Close();
   return out;

@@ -27,12 +27,29 @@ struct Learner {
   std::optional<int64_t> deleted_at;
 };
 
+// A learner's fields without owning them: what the renderer reads, from a Learner or straight
+// from a row of a list query (no copy).
+struct LearnerView {
+  std::string_view id, email, firstname, lastname;
+  std::optional<std::string_view> username;
+  std::string_view language;
+  std::optional<std::string_view> external_id;
+  std::string_view custom_fields, status;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  std::optional<int64_t> deleted_at;
+};
+LearnerView ViewOf(const Learner& l);
+// A row of LearnerListQuery's select list.
+LearnerView LearnerViewOfRow(const store::RowView& row);
+
 // The learner as GET returns it, as JSON text (the one renderer) and as a document (the `data`
 // of its events, which add their extras).
-std::string RenderLearner(const Learner& l);
+std::string RenderLearner(const LearnerView& l);
+inline std::string RenderLearner(const Learner& l) { return RenderLearner(ViewOf(l)); }
 boost::json::object LearnerJson(const Learner& l);
 // The tombstone of a soft-deleted learner: {id, deleted_at}.
-std::string RenderLearnerTombstone(const Learner& l);
+std::string RenderLearnerTombstone(const LearnerView& l);
 
 enum class WriteMode { kCreate, kPatch, kReplace };
 

@@ -83,6 +83,17 @@ class Rows {
   Row operator[](std::size_t i) const { return Row(this, i); }
 };
 
+// The current row of a running query, read in place (no copy). Valid only during the visitor
+// call that received it; columns by position in the select list.
+class RowView {
+ public:
+  virtual ~RowView() = default;
+  virtual bool IsNull(int column) const = 0;
+  virtual int64_t Int(int column) const = 0;            // NULL -> 0
+  virtual std::string_view Text(int column) const = 0;  // NULL -> ""
+};
+using RowVisitor = std::function<core::Status(const RowView&)>;
+
 // One open transaction. Errors from the database map to: unique or foreign-key violation ->
 // kConflict, busy/locked beyond the timeout -> kUnavailable, anything else -> kInternal.
 class Tx {
@@ -91,6 +102,10 @@ class Tx {
   virtual core::Result<Rows> Query(std::string_view sql, const Params& params = {}) = 0;
   // Returns the number of rows changed.
   virtual core::Result<int64_t> Exec(std::string_view sql, const Params& params = {}) = 0;
+  // Streams the rows to `visit` without materializing them (the hot list path). A non-ok Status
+  // from `visit` stops the query and is returned.
+  virtual core::Status QueryEach(std::string_view sql, const Params& params,
+                                 const RowVisitor& visit) = 0;
 };
 
 using TxFunction = std::function<core::Status(Tx&)>;

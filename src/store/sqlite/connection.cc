@@ -229,6 +229,45 @@ core::Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
   return stmt;
 }
 
+namespace {
+
+// The statement's current row, read in place.
+class StatementRow final : public RowView {
+ public:
+  explicit StatementRow(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  bool IsNull(int column) const override {
+    return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+  }
+  int64_t Int(int column) const override { return sqlite3_column_int64(stmt_, column); }
+  std::string_view Text(int column) const override {
+    // Pointer first, then the byte count (the order SQLite documents).
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    const int bytes = sqlite3_column_bytes(stmt_, column);
+    return text == nullptr ? std::string_view() : std::string_view(text, bytes);
+  }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+}  // namespace
+
+core::Status Connection::QueryEach(std::string_view sql, const Params& params,
+                                   const RowVisitor& visit) {
+  LW_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+  StatementUse use(stmt);
+  LW_RETURN_IF_ERROR(Bind(db_, stmt, params));
+  StatementRow row(stmt);
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    LW_RETURN_IF_ERROR(visit(row));
+  }
+  if (rc != SQLITE_DONE) {
+    return StepError(rc, sql);
+  }
+  return core::Status::Ok();
+}
+
 core::Result<Rows> Connection::Query(std::string_view sql, const Params& params) {
   LW_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
   StatementUse use(stmt);

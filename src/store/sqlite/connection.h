@@ -38,6 +38,7 @@ class Connection {
 
   // One statement each (a trailing ';' is fine).
   core::Result<Rows> Query(std::string_view sql, const Params& params = {});
+  core::Status QueryEach(std::string_view sql, const Params& params, const RowVisitor& visit);
   // Returns the number of rows changed.
   core::Result<int64_t> Exec(std::string_view sql, const Params& params = {});
   // Several ';'-separated statements without parameters, not cached (migrations, DDL).

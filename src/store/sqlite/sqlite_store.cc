@@ -33,6 +33,10 @@ class ConnectionTx final : public Tx {
   core::Result<int64_t> Exec(std::string_view sql, const Params& params) override {
     return connection_.Exec(sql, params);
   }
+  core::Status QueryEach(std::string_view sql, const Params& params,
+                         const RowVisitor& visit) override {
+    return connection_.QueryEach(sql, params, visit);
+  }
 
  private:
   Connection& connection_;
