@@ -90,13 +90,26 @@ void AppendJsonString(std::string& out, std::string_view s) {
 }
 
 void JsonObjectWriter::Key(std::string_view key) {
+  // One append of `,"key":` (keys are our own short identifiers).
+  char buf[64];
+  std::size_t n = 0;
   if (!first_) {
-    out_.push_back(',');
+    buf[n++] = ',';
   }
   first_ = false;
-  out_.push_back('"');
-  out_.append(key);
-  out_ += "\":";
+  if (key.size() + 4 > sizeof buf) {
+    out_.append(buf, n);
+    out_.push_back('"');
+    out_.append(key);
+    out_ += "\":";
+    return;
+  }
+  buf[n++] = '"';
+  key.copy(buf + n, key.size());
+  n += key.size();
+  buf[n++] = '"';
+  buf[n++] = ':';
+  out_.append(buf, n);
 }
 
 JsonObjectWriter& JsonObjectWriter::String(std::string_view key, std::string_view value) {
@@ -124,7 +137,7 @@ JsonObjectWriter& JsonObjectWriter::OptString(std::string_view key,
 JsonObjectWriter& JsonObjectWriter::Time(std::string_view key, int64_t unix_ms) {
   Key(key);
   out_.push_back('"');
-  out_ += FormatTime(unix_ms);
+  AppendTime(out_, unix_ms);
   out_.push_back('"');
   return *this;
 }

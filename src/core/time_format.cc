@@ -24,6 +24,12 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 }  // namespace
 
 std::string FormatTime(int64_t unix_ms) {
+  std::string out;
+  AppendTime(out, unix_ms);
+  return out;
+}
+
+void AppendTime(std::string& out, int64_t unix_ms) {
   using namespace std::chrono;
   sys_time<milliseconds> tp{milliseconds(unix_ms)};
   auto day = floor<days>(tp);
@@ -44,7 +50,7 @@ std::string FormatTime(int64_t unix_ms) {
   put(14, 2, ms_of_day / 60'000 % 60);
   put(17, 2, ms_of_day / 1000 % 60);
   put(20, 3, ms_of_day % 1000);
-  return std::string(buf, 24);
+  out.append(buf, 24);
 }
 
 std::optional<int64_t> ParseTime(std::string_view s) {

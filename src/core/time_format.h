@@ -10,6 +10,8 @@
 namespace learnwire::core {
 
 std::string FormatTime(int64_t unix_ms);
+// The same, appended to `out` (no temporary string: the rendering hot path).
+void AppendTime(std::string& out, int64_t unix_ms);
 
 // Parses RFC 3339 (date-time). Sub-millisecond digits are truncated toward the earlier instant.
 std::optional<int64_t> ParseTime(std::string_view text);
