@@ -1,10 +1,10 @@
 #include "api/idempotency.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <boost/json.hpp>
 
+#include "core/random.h"
 #include "events/outbox.h"
 
 namespace learnwire::api {
@@ -17,18 +17,6 @@ namespace {
 constexpr int64_t kKeepMs = 24LL * 3600 * 1000;
 // A claim whose process died is taken over after this long.
 constexpr int64_t kLockMs = 60'000;
-
-std::string Sha256Hex(const std::string& s) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 bool ValidKey(const std::string& k) {
   if (k.empty() || k.size() > 255) {
@@ -180,7 +168,7 @@ Response WithIdempotency(RequestContext& ctx, const Handler& handler) {
   idem.method = ctx.req.method;
   idem.path = ctx.req.path;
   idem.key = key;
-  idem.body_hash = Sha256Hex(ctx.req.body);
+  idem.body_hash = core::Sha256Hex(ctx.req.body);
   Claim claim;
   core::Status st = ctx.services.store->Write([&](store::Tx& tx) -> core::Status {
     LW_ASSIGN_OR_RETURN(claim, TakeClaim(tx, idem, ctx.Now()));

@@ -1,7 +1,6 @@
 // The request pipeline (auth, scope, rate limits, body parsing) and Idempotency-Key, driven
 // through the real routes with http::Request values: no sockets, a manual clock, SQLite :memory:.
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "api/resources.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/random.h"
 #include "domain/identity.h"
 #include "domain/learners.h"
 #include "http/message.h"
@@ -32,18 +32,6 @@ using std::chrono::seconds;
 
 constexpr const char* kLearnerBody =
     R"({"email": "ann@x.io", "firstname": "Ann", "lastname": "Lee"})";
-
-std::string Sha256Hex(const std::string& s) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 std::string Header(const http::Response& r, const char* name) {
   const std::string* v = r.FindHeader(name);
@@ -597,8 +585,8 @@ class InFlightTest : public ApiTest {
                              "INSERT INTO idempotency_keys (organization_id, credential_id, "
                              "method, path, idem_key, body_hash, locked_until, expires_at) "
                              "VALUES ($1, $2, 'POST', '/api/v1/learners', $3, $4, $5, $6)",
-                             {org_id_, admin_key_id_, key, Sha256Hex(body), now + locked_for_ms,
-                              now + 86'400'000})
+                             {org_id_, admin_key_id_, key, core::Sha256Hex(body),
+                              now + locked_for_ms, now + 86'400'000})
                          .status();
                    })
                     .ok());

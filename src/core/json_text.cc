@@ -53,8 +53,13 @@ std::string ValidUtf8(std::string_view s) {
 }
 
 void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
+  AppendJsonEscaped(out, s);
+  out.push_back('"');
+}
+
+void AppendJsonEscaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::size_t run = 0;  // start of the pending run of bytes that need no escaping
   for (std::size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
@@ -86,7 +91,6 @@ void AppendJsonString(std::string& out, std::string_view s) {
     }
   }
   out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
 }
 
 void JsonObjectWriter::Key(std::string_view key) {

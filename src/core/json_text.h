@@ -13,6 +13,8 @@ namespace learnwire::core {
 // `s` with every byte sequence that is not valid UTF-8 replaced by U+FFFD.
 std::string ValidUtf8(std::string_view s);
 
+// Appends `s` escaped for the inside of a JSON string (no quotes).
+void AppendJsonEscaped(std::string& out, std::string_view s);
 // Appends `"s"` with JSON escaping.
 void AppendJsonString(std::string& out, std::string_view s);
 

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <memory>
 
+#include "core/json_text.h"
+
 namespace learnwire::core {
 namespace {
 
@@ -54,34 +56,7 @@ std::shared_ptr<spdlog::logger>& Structured() {
 
 std::string JsonEscape(std::string_view s) {
   std::string out;
-  out.reserve(s.size() + 8);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
+  AppendJsonEscaped(out, s);
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "core/random.h"
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <cstdlib>
 
@@ -28,6 +29,19 @@ std::string RandomBase62(std::size_t n) {
         out.push_back(kAlphabet[b % 62]);
       }
     }
+  }
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * sizeof digest);
+  for (unsigned char c : digest) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
   }
   return out;
 }

@@ -2,7 +2,6 @@
 
 #include <argon2.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <condition_variable>
 #include <cstring>
@@ -18,23 +17,6 @@ using core::Result;
 using core::Status;
 
 constexpr std::size_t kKeySecretLength = 43;
-
-std::string Hex(const unsigned char* d, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[d[i] >> 4]);
-    out.push_back(kHex[d[i] & 15]);
-  }
-  return out;
-}
-
-std::string Sha256Hex(const std::string& s) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
-  return Hex(digest, sizeof digest);
-}
 
 std::string JoinScopes(const std::set<Scope>& scopes) {
   std::string out;
@@ -237,7 +219,7 @@ Result<CreatedKey> CreateKey(store::Tx& tx, const Deps& deps, const std::string&
   LW_RETURN_IF_ERROR(tx.Exec("INSERT INTO api_keys (id, organization_id, name, secret_hash, "
                              "scopes, created_at, updated_at, expires_at) VALUES ($1, $2, $3, "
                              "$4, $5, $6, $6, $7)",
-                             {out.key.id, organization_id, name, Sha256Hex(secret),
+                             {out.key.id, organization_id, name, core::Sha256Hex(secret),
                               JoinScopes(scopes), now, expires_at})
                          .status());
   return out;
@@ -308,7 +290,7 @@ Result<KeyRecord> LoadKeyRecord(store::Tx& tx, const std::string& key_id) {
 
 Result<ApiKey> CheckKey(const KeyRecord& record, const std::string& secret, int64_t now_ms) {
   const Status kBad(core::Code::kUnauthenticated, "invalid API key");
-  std::string actual = Sha256Hex(secret);
+  std::string actual = core::Sha256Hex(secret);
   const std::string& expected = record.secret_hash;
   if (expected.size() != actual.size() ||
       CRYPTO_memcmp(expected.data(), actual.data(), expected.size()) != 0) {
