@@ -27,6 +27,22 @@ constexpr const char* kDocsPage = R"html(<!doctype html>
 </html>
 )html";
 
+// The console comes with issue 9; until then "/" says where things are.
+constexpr const char* kHomePage = R"html(<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Learnwire</title></head>
+<body>
+<h1>Learnwire</h1>
+<p>The API is running. The administrators' console is not part of this build yet.</p>
+<ul>
+<li><a href="/docs">API documentation</a> (Swagger UI)</li>
+<li><a href="/openapi.json">OpenAPI document</a></li>
+<li><a href="/healthz">Health</a></li>
+</ul>
+</body>
+</html>
+)html";
+
 // Kept apart from the page so a strict Content-Security-Policy needs no inline script.
 constexpr const char* kDocsInit =
     "window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui', "
@@ -82,6 +98,8 @@ void RegisterOperations(http::Router& router, const Services& s, bool with_metri
 
 void RegisterDocs(http::Router& router, const Services& s) {
   const Services* sp = &s;
+  Route(router, s, "GET", "/", Access::kPublic,
+        [](RequestContext&) { return Text(200, "text/html; charset=utf-8", kHomePage); });
   Route(router, s, "GET", "/openapi.json", Access::kPublic,
         [sp](RequestContext&) { return http::JsonResponse(200, sp->openapi_json); });
   Route(router, s, "GET", "/docs", Access::kPublic,

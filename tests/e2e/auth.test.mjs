@@ -143,7 +143,7 @@ describe('authentication and scopes', () => {
   });
 
   it('public endpoints need no key', async () => {
-    for (const p of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/docs']) {
+    for (const p of ['/', '/healthz', '/readyz', '/openapi.json', '/metrics', '/docs']) {
       expectStatus(await s.api('GET', p, { key: null }), 200);
     }
   });
