@@ -20,18 +20,27 @@ std::optional<domain::KeyRecord> KeyCache::Get(const std::string& key_id) {
   return it->second.record;
 }
 
-void KeyCache::Put(const domain::KeyRecord& record) {
-  int64_t now = core::ToUnixMs(clock_.Now());
+void KeyCache::Put(const domain::KeyRecord& record, int64_t read_at_ms) {
   std::lock_guard lock(mu_);
+  auto evicted = evicted_at_.find(record.key.id);
+  if (evicted != evicted_at_.end() && evicted->second >= read_at_ms) {
+    return;  // revoked while this record was being read
+  }
   if (entries_.size() >= max_entries_) {
     entries_.clear();  // rare: more live keys in one second than the bound; start over
   }
-  entries_[record.key.id] = Entry{record, now};
+  entries_[record.key.id] = Entry{record, read_at_ms};
 }
 
 void KeyCache::Evict(const std::string& key_id) {
+  int64_t now = core::ToUnixMs(clock_.Now());
   std::lock_guard lock(mu_);
   entries_.erase(key_id);
+  // A read that began more than one ttl ago could not be cached anyway: forget older evictions.
+  for (auto it = evicted_at_.begin(); it != evicted_at_.end();) {
+    it = now - it->second > ttl_ms_ ? evicted_at_.erase(it) : std::next(it);
+  }
+  evicted_at_[key_id] = now;
 }
 
 void KeyCache::NoteUsed(const std::string& key_id, int64_t now_ms) {

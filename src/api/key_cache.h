@@ -22,7 +22,10 @@ class KeyCache {
                     std::size_t max_entries = 10'000);
 
   std::optional<domain::KeyRecord> Get(const std::string& key_id);
-  void Put(const domain::KeyRecord& record);
+  // `read_at_ms`: when the record was read (the clock before the read began). The entry ages from
+  // then, and a record read before an eviction of its id is not cached: a request that loaded a
+  // key just before it was revoked cannot bring it back.
+  void Put(const domain::KeyRecord& record, int64_t read_at_ms);
   void Evict(const std::string& key_id);
   // Records a last_used_at write, so the cached copy does not ask for another within the minute.
   void NoteUsed(const std::string& key_id, int64_t now_ms);
@@ -37,6 +40,7 @@ class KeyCache {
   const std::size_t max_entries_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, int64_t> evicted_at_;  // kept one ttl, then forgotten
 };
 
 }  // namespace learnwire::api

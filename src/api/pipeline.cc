@@ -73,12 +73,13 @@ std::variant<domain::ApiKey, Response> Authenticate(const http::Request& req, co
   if (auto parsed = domain::ParsePresentedKey(presented)) {
     std::optional<domain::KeyRecord> record = s.key_cache->Get(parsed->key_id);
     if (!record) {
+      int64_t read_at = core::ToUnixMs(s.clock->Now());
       st = s.store->Read([&](store::Tx& tx) -> core::Status {
         LW_ASSIGN_OR_RETURN(record, domain::LoadKeyRecord(tx, parsed->key_id));
         return core::Status::Ok();
       });
       if (record) {
-        s.key_cache->Put(*record);
+        s.key_cache->Put(*record, read_at);
       } else if (st.code() == core::Code::kNotFound) {
         st = core::Status(core::Code::kUnauthenticated, "invalid API key");
       }

@@ -108,7 +108,15 @@ std::optional<int64_t> ParseTime(std::string_view s) {
   }
   int64_t days_since = sys_days(ymd).time_since_epoch().count();
   int64_t secs = days_since * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-  return secs * 1000 + millis;
+  int64_t ms = secs * 1000 + millis;
+  // Outputs have four-digit UTC years: an offset that carries the instant past 9999-12-31 or
+  // before 0000-01-01 (UTC) is refused rather than printed wrong.
+  constexpr int64_t kFirst = -62167219200000LL;  // 0000-01-01T00:00:00.000Z
+  constexpr int64_t kLast = 253402300799999LL;   // 9999-12-31T23:59:59.999Z
+  if (ms < kFirst || ms > kLast) {
+    return std::nullopt;
+  }
+  return ms;
 }
 
 }  // namespace learnwire::core

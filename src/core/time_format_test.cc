@@ -29,6 +29,9 @@ TEST(TimeFormatTest, ParsesOffsetsAndFractions) {
       {"2026-11-22T10:00:00.Z", std::nullopt},
       {"2026-11-22T10:00:00+0100", std::nullopt},
       {"not a time", std::nullopt},
+      {"9999-12-31T23:59:59.999Z", 253402300799999LL},
+      {"9999-12-31T23:59:59-01:00", std::nullopt},  // year 10000 in UTC
+      {"0000-01-01T00:30:00+01:00", std::nullopt},  // before year 0 in UTC
       {"", std::nullopt},
   };
   for (const Case& c : cases) {
