@@ -412,11 +412,28 @@ Result<Learner> UpdateLearner(store::Tx& tx, const WriteContext& ctx, const std:
   return next;
 }
 
+namespace {
+
+// Soft-deletes a live learner. The condition on deleted_at makes the live count move once even
+// when two transactions delete the same learner (PostgreSQL's READ COMMITTED lets both read it
+// live); the one that changed no row reports kNotFound.
+Status MarkDeleted(store::Tx& tx, const std::string& org, const std::string& id, int64_t at) {
+  LW_ASSIGN_OR_RETURN(int64_t changed,
+                      tx.Exec("UPDATE learners SET deleted_at = $1, updated_at = $1 WHERE "
+                              "organization_id = $2 AND id = $3 AND deleted_at IS NULL",
+                              {at, org, id}));
+  if (changed == 0) {
+    return core::NotFound("learner " + id + " not found");
+  }
+  return AdjustCount(tx, org, "learners", -1, 0);
+}
+
+}  // namespace
+
 Status DeleteLearner(store::Tx& tx, const WriteContext& ctx, const std::string& id) {
   LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, false));
   l.deleted_at = l.updated_at = std::max(ctx.Now(), l.updated_at + 1);
-  LW_RETURN_IF_ERROR(Save(tx, ctx.organization_id, l));
-  LW_RETURN_IF_ERROR(AdjustCount(tx, ctx.organization_id, "learners", -1, 0));
+  LW_RETURN_IF_ERROR(MarkDeleted(tx, ctx.organization_id, id, *l.deleted_at));
   // Active enrollments are canceled here once enrollments exist (issue 7).
   return Emit(tx, ctx, "learner.deleted", l, LearnerJson(l));
 }
@@ -449,7 +466,7 @@ Result<Learner> EraseLearner(store::Tx& tx, const WriteContext& ctx, const std::
   l.updated_at = now;
   if (!l.deleted_at) {
     l.deleted_at = now;
-    LW_RETURN_IF_ERROR(AdjustCount(tx, ctx.organization_id, "learners", -1, 0));
+    LW_RETURN_IF_ERROR(MarkDeleted(tx, ctx.organization_id, id, now));
   }
   LW_RETURN_IF_ERROR(Save(tx, ctx.organization_id, l));
   LW_RETURN_IF_ERROR(tx.Exec("UPDATE learners SET erased_at = $1 WHERE organization_id = $2 AND "
