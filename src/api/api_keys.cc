@@ -117,8 +117,8 @@ Response List(RequestContext& ctx) {
     q.cursor = params->cursor;
     q.limit = params->limit;
     q.exact_count = params->exact_count;
-    LW_ASSIGN_OR_RETURN(domain::RenderedPage page,
-                        domain::RunListRendered(tx, q, [](const store::RowView& row) {
+    LW_ASSIGN_OR_RETURN(domain::ListPage page,
+                        domain::RunList(tx, q, [](const store::RowView& row) {
                           return domain::RenderedItem{"", {true, 0, std::string(row.Text(0))}};
                         }));
     for (auto& item : page.items) {

@@ -94,7 +94,7 @@ Response List(RequestContext& ctx) {
     }
     // Stored envelopes are JSON text already: no parse, no serialize.
     LW_ASSIGN_OR_RETURN(
-        domain::RenderedPage page, domain::RunListRendered(tx, q, [](const store::RowView& row) {
+        domain::ListPage page, domain::RunList(tx, q, [](const store::RowView& row) {
           return domain::RenderedItem{std::string(row.Text(2)), {true, row.Int(0), ""}};
         }));
     return RenderList(ctx, *params, page);

@@ -63,7 +63,7 @@ Response List(RequestContext& ctx) {
   q.order = params->order;
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(
-        domain::RenderedPage page, domain::RunListRendered(tx, q, [](const store::RowView& row) {
+        domain::ListPage page, domain::RunList(tx, q, [](const store::RowView& row) {
           domain::LearnerView l = domain::LearnerViewOfRow(row);
           return domain::RenderedItem{
               l.deleted_at ? domain::RenderLearnerTombstone(l) : domain::RenderLearner(l),

@@ -217,7 +217,7 @@ core::Result<ListParams> ParseListParams(const RequestContext& ctx,
 }
 
 http::Response RenderList(const RequestContext& ctx, const ListParams& params,
-                          const domain::RenderedPage& page) {
+                          const domain::ListPage& page) {
   std::optional<std::string> next, previous;
   if (!page.items.empty()) {
     if (page.more_after) {

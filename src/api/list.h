@@ -34,7 +34,7 @@ core::Result<ListParams> ParseListParams(const RequestContext& ctx,
 
 // Renders a page: {count, next, previous, results} with cursors at its first and last items.
 http::Response RenderList(const RequestContext& ctx, const ListParams& params,
-                          const domain::RenderedPage& page);
+                          const domain::ListPage& page);
 
 // The link to another page: this path with the same query, the cursor replaced.
 std::string PageLink(const RequestContext& ctx, const std::string& cursor);

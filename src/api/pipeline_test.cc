@@ -70,12 +70,9 @@ class ApiTest : public ::testing::Test {
   virtual int64_t Rate() const { return 0; }
 
   void SetUp() override {
-    store::SqliteOptions options;
-    options.path = ":memory:";
-    auto opened = store::OpenSqlite(options);
+    auto opened = store::OpenMigratedSqlite({":memory:"});
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     db_ = std::move(opened).value();
-    ASSERT_TRUE(db_->Migrate().ok());
     ASSERT_TRUE(
         db_->Write([&](store::Tx& tx) -> core::Status {
              LW_ASSIGN_OR_RETURN(domain::CreatedOrganization org,

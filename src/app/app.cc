@@ -101,9 +101,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
   store::SqliteOptions opts;
   opts.path = url.target;
   opts.synchronous_full = config.sqlite_synchronous == "full";
-  LW_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> s, store::OpenSqlite(opts));
-  LW_RETURN_IF_ERROR(s->Migrate());
-  return s;
+  return store::OpenMigratedSqlite(opts);
 }
 
 int Serve(const Config& config, bool demo, const Hooks& hooks) {

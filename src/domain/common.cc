@@ -186,8 +186,8 @@ core::Result<PagePlan> PlanPage(store::Tx& tx, const ListQuery& q) {
 }
 
 // Trims the look-ahead row, puts a backward page in ascending order and sets the flags.
-template <typename Items>
-void Settle(Items& items, const ListQuery& q, bool forward, bool& more_after, bool& more_before) {
+void Settle(std::vector<RenderedItem>& items, const ListQuery& q, bool forward, bool& more_after,
+            bool& more_before) {
   bool more = items.size() > static_cast<std::size_t>(q.limit);
   if (more) {
     items.pop_back();
@@ -204,19 +204,9 @@ void Settle(Items& items, const ListQuery& q, bool forward, bool& more_after, bo
 
 }  // namespace
 
-core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q) {
+core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q, const RowRenderer& render) {
   LW_ASSIGN_OR_RETURN(PagePlan plan, PlanPage(tx, q));
   ListPage page;
-  page.count = plan.count;
-  LW_ASSIGN_OR_RETURN(page.rows, tx.Query(plan.sql, plan.params));
-  Settle(page.rows.values, q, plan.forward, page.more_after, page.more_before);
-  return page;
-}
-
-core::Result<RenderedPage> RunListRendered(store::Tx& tx, const ListQuery& q,
-                                           const RowRenderer& render) {
-  LW_ASSIGN_OR_RETURN(PagePlan plan, PlanPage(tx, q));
-  RenderedPage page;
   page.count = plan.count;
   page.items.reserve(static_cast<std::size_t>(q.limit) + 1);
   LW_RETURN_IF_ERROR(tx.QueryEach(plan.sql, plan.params, [&](const store::RowView& row) {

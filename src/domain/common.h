@@ -66,29 +66,19 @@ struct ListQuery {
 core::Status AdjustCount(store::Tx& tx, const std::string& organization_id,
                          const std::string& resource, int64_t live_delta, int64_t total_delta);
 
-struct ListPage {
-  store::Rows rows;  // in ascending order
-  bool more_after = false;
-  bool more_before = false;
-  std::optional<int64_t> count;  // null above 10,000 unless exact
-};
-
-core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q);
-
-// The same page, each row rendered in place by `render` (no row is copied out of the database):
-// the list endpoints' path.
+// One page of a list, each row rendered in place by `render` as SQLite steps (no row is copied
+// out of the database first).
 struct RenderedItem {
   std::string json;
   ListCursor position;
 };
-struct RenderedPage {
+struct ListPage {
   std::vector<RenderedItem> items;  // in ascending order
   bool more_after = false;
   bool more_before = false;
   std::optional<int64_t> count;
 };
 using RowRenderer = std::function<RenderedItem(const store::RowView&)>;
-core::Result<RenderedPage> RunListRendered(store::Tx& tx, const ListQuery& q,
-                                           const RowRenderer& render);
+core::Result<ListPage> RunList(store::Tx& tx, const ListQuery& q, const RowRenderer& render);
 
 }  // namespace learnwire::domain

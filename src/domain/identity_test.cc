@@ -17,14 +17,9 @@ namespace {
 using core::Code;
 
 std::unique_ptr<store::Store> OpenMigrated() {
-  store::SqliteOptions options;
-  options.path = ":memory:";
-  auto opened = store::OpenSqlite(options);
+  auto opened = store::OpenMigratedSqlite({":memory:"});
   EXPECT_TRUE(opened.ok()) << opened.status().message();
-  std::unique_ptr<store::Store> db = std::move(opened).value();
-  core::Status migrated = db->Migrate();
-  EXPECT_TRUE(migrated.ok()) << migrated.message();
-  return db;
+  return std::move(opened).value();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,12 +53,9 @@ struct StoredEvent {
 class LearnersTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions options;
-    options.path = ":memory:";
-    auto opened = store::OpenSqlite(options);
+    auto opened = store::OpenMigratedSqlite({":memory:"});
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     db_ = std::move(opened).value();
-    ASSERT_TRUE(db_->Migrate().ok());
     ASSERT_TRUE(db_->Write([&](store::Tx& tx) -> core::Status {
                      LW_ASSIGN_OR_RETURN(CreatedOrganization org,
                                          CreateOrganization(tx, {&ids_, &clock_}, "Org", "a@b.io",
@@ -129,10 +126,16 @@ class LearnersTest : public ::testing::Test {
                     .ok());
     return *out;
   }
+  // A page rendered as the API renders it: a learner, or a tombstone once deleted.
   ListPage List(const ListQuery& q) {
     ListPage page;
     core::Status st = db_->Read([&](store::Tx& tx) -> core::Status {
-      LW_ASSIGN_OR_RETURN(page, RunList(tx, q));
+      LW_ASSIGN_OR_RETURN(page, RunList(tx, q, [](const store::RowView& row) {
+                            LearnerView l = LearnerViewOfRow(row);
+                            return RenderedItem{
+                                l.deleted_at ? RenderLearnerTombstone(l) : RenderLearner(l),
+                                {true, l.updated_at, std::string(l.id)}};
+                          }));
       return core::Status::Ok();
     });
     EXPECT_TRUE(st.ok()) << st.message();
@@ -680,7 +683,7 @@ class LearnerListTest : public LearnersTest {
     q.limit = 500;
     EXPECT_TRUE(q.counted_resource.has_value());
     ListPage page = List(q);
-    EXPECT_EQ(page.count, static_cast<int64_t>(page.rows.size()))
+    EXPECT_EQ(page.count, static_cast<int64_t>(page.items.size()))
         << (include_deleted ? "with" : "without") << " include_deleted";
     ListQuery uncached = q;
     uncached.counted_resource.reset();
@@ -735,11 +738,11 @@ TEST_F(LearnerListTest, IncludeDeletedListsTombstonesOfDeletedAndErasedLearners)
   ListQuery q = LearnerListQuery(org_id_, {});
   q.include_deleted = true;
   ListPage page = List(q);
-  ASSERT_EQ(page.rows.size(), 3u);
-  EXPECT_TRUE(LearnerFromRow(page.rows[0]).deleted_at.has_value());
-  EXPECT_TRUE(LearnerFromRow(page.rows[1]).deleted_at.has_value());
-  EXPECT_FALSE(LearnerFromRow(page.rows[2]).deleted_at.has_value());
-  EXPECT_EQ(LearnerFromRow(page.rows[2]).id, c.id);
+  ASSERT_EQ(page.items.size(), 3u);
+  EXPECT_TRUE(!json::parse(page.items[0].json).at("deleted_at").is_null());
+  EXPECT_TRUE(!json::parse(page.items[1].json).at("deleted_at").is_null());
+  EXPECT_FALSE(!json::parse(page.items[2].json).at("deleted_at").is_null());
+  EXPECT_EQ(page.items[2].position.id, c.id);
 }
 
 TEST_F(LearnerListTest, PagingForwardThenBackwardVisitsEveryLearnerOnceInIdOrder) {
@@ -760,8 +763,8 @@ TEST_F(LearnerListTest, PagingForwardThenBackwardVisitsEveryLearnerOnceInIdOrder
     EXPECT_EQ(page.count, 8);
     EXPECT_EQ(page.more_before, cursor.has_value());
     std::vector<std::string> ids;
-    for (std::size_t i = 0; i < page.rows.size(); ++i) {
-      ids.push_back(LearnerFromRow(page.rows[i]).id);
+    for (std::size_t i = 0; i < page.items.size(); ++i) {
+      ids.push_back(page.items[i].position.id);
     }
     forward.insert(forward.end(), ids.begin(), ids.end());
     pages.push_back(ids);
@@ -781,8 +784,8 @@ TEST_F(LearnerListTest, PagingForwardThenBackwardVisitsEveryLearnerOnceInIdOrder
     ListPage page = List(q);
     EXPECT_TRUE(page.more_after);
     std::vector<std::string> ids;
-    for (std::size_t i = 0; i < page.rows.size(); ++i) {
-      ids.push_back(LearnerFromRow(page.rows[i]).id);
+    for (std::size_t i = 0; i < page.items.size(); ++i) {
+      ids.push_back(page.items[i].position.id);
     }
     ASSERT_FALSE(ids.empty());
     backward.insert(backward.begin(), ids.begin(), ids.end());
@@ -813,8 +816,8 @@ TEST_F(LearnerListTest, UpdatedSinceListsByUpdatedAtThenId) {
   EXPECT_EQ(q.order, ListOrder::kByUpdated);
   ListPage page = List(q);
   std::vector<std::string> ids;
-  for (std::size_t i = 0; i < page.rows.size(); ++i) {
-    ids.push_back(LearnerFromRow(page.rows[i]).id);
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    ids.push_back(page.items[i].position.id);
   }
   EXPECT_EQ(ids, (std::vector<std::string>{b.id, c.id, a.id}));
   EXPECT_EQ(page.count, 3);
@@ -824,8 +827,8 @@ TEST_F(LearnerListTest, UpdatedSinceListsByUpdatedAtThenId) {
   q.cursor = ListCursor{true, b_now.updated_at, b_now.id};
   page = List(q);
   ids.clear();
-  for (std::size_t i = 0; i < page.rows.size(); ++i) {
-    ids.push_back(LearnerFromRow(page.rows[i]).id);
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    ids.push_back(page.items[i].position.id);
   }
   EXPECT_EQ(ids, (std::vector<std::string>{c.id, a.id}));
   (void)old;
@@ -849,8 +852,8 @@ TEST_F(LearnerListTest, UpdatedSincePagingBackwardReturnsTheEarlierItemsInOrder)
   q.limit = 3;
   ListPage page = List(q);
   std::vector<std::string> ids;
-  for (std::size_t i = 0; i < page.rows.size(); ++i) {
-    ids.push_back(LearnerFromRow(page.rows[i]).id);
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    ids.push_back(page.items[i].position.id);
   }
   EXPECT_EQ(ids, (std::vector<std::string>(order.begin() + 1, order.begin() + 4)));
   EXPECT_TRUE(page.more_before);

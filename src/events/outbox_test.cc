@@ -26,12 +26,9 @@ json::value Parse(std::string_view text) { return json::parse(text); }
 class OutboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions options;
-    options.path = ":memory:";
-    auto opened = store::OpenSqlite(options);
+    auto opened = store::OpenMigratedSqlite({":memory:"});
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     db_ = std::move(opened).value();
-    ASSERT_TRUE(db_->Migrate().ok());
   }
 
   std::string MustAppend(NewEvent e) {

@@ -135,5 +135,7 @@ struct SqliteOptions {
 
 // Opens (creating the file and its folder when absent) a SQLite store in WAL mode.
 core::Result<std::unique_ptr<Store>> OpenSqlite(const SqliteOptions& options);
+// OpenSqlite, then Migrate: a store ready to use (the program's, or a test's ":memory:" one).
+core::Result<std::unique_ptr<Store>> OpenMigratedSqlite(const SqliteOptions& options);
 
 }  // namespace learnwire::store

@@ -38,12 +38,11 @@ struct Harness {
   std::string admin_key, read_key, learner_id;
 
   Harness() {
-    store::SqliteOptions options;
-    options.path = ":memory:";
-    db = std::move(store::OpenSqlite(options)).value();
-    if (!db->Migrate().ok()) {
+    auto opened = store::OpenMigratedSqlite({":memory:"});
+    if (!opened.ok()) {
       std::abort();
     }
+    db = std::move(opened).value();
     core::Status st = db->Write([&](store::Tx& tx) -> core::Status {
       LW_ASSIGN_OR_RETURN(domain::CreatedOrganization org,
                           domain::CreateOrganization(tx, {&ids, &clock}, "Fuzz", "f@z.io",

@@ -263,4 +263,10 @@ core::Result<std::unique_ptr<Store>> OpenSqlite(const SqliteOptions& options) {
   return sqlite::SqliteStore::Open(options);
 }
 
+core::Result<std::unique_ptr<Store>> OpenMigratedSqlite(const SqliteOptions& options) {
+  LW_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenSqlite(options));
+  LW_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
 }  // namespace learnwire::store
