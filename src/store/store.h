@@ -106,6 +106,9 @@ class Tx {
   // from `visit` stops the query and is returned.
   virtual core::Status QueryEach(std::string_view sql, const Params& params,
                                  const RowVisitor& visit) = 0;
+  // Runs `fn` once the transaction has committed (never when it rolls back), on the committing
+  // thread after the store's locks are released: how a write wakes the dispatcher.
+  virtual void AfterCommit(std::function<void()> fn) = 0;
 };
 
 using TxFunction = std::function<core::Status(Tx&)>;

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "store/migrations.h"
 #include "store/sqlite/connection.h"
@@ -37,9 +40,18 @@ class ConnectionTx final : public Tx {
                          const RowVisitor& visit) override {
     return connection_.QueryEach(sql, params, visit);
   }
+  void AfterCommit(std::function<void()> fn) override { after_commit_.push_back(std::move(fn)); }
+
+  // Runs the AfterCommit functions; call once the transaction has committed.
+  void Committed() {
+    for (const auto& fn : after_commit_) {
+      fn();
+    }
+  }
 
  private:
   Connection& connection_;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 // Runs `fn` between `begin` and COMMIT; rolls back when fn or COMMIT fails, so the connection
@@ -183,17 +195,28 @@ core::Status SqliteStore::WriteOnConnection(const ConnectionFunction& fn) {
 }
 
 core::Status SqliteStore::Read(const TxFunction& fn) {
-  return ReadOnConnection([&](Connection& connection) {
-    ConnectionTx tx(connection);
-    return fn(tx);
+  std::optional<ConnectionTx> tx;
+  core::Status status = ReadOnConnection([&](Connection& connection) {
+    tx.emplace(connection);
+    return fn(*tx);
   });
+  if (status.ok() && tx) {
+    tx->Committed();
+  }
+  return status;
 }
 
 core::Status SqliteStore::Write(const TxFunction& fn) {
-  return WriteOnConnection([&](Connection& connection) {
-    ConnectionTx tx(connection);
-    return fn(tx);
+  std::optional<ConnectionTx> tx;
+  core::Status status = WriteOnConnection([&](Connection& connection) {
+    tx.emplace(connection);
+    return fn(*tx);
   });
+  // Outside the writer lock: a woken thread may write at once.
+  if (status.ok() && tx) {
+    tx->Committed();
+  }
+  return status;
 }
 
 // All pending migrations run in one write transaction: two processes starting together

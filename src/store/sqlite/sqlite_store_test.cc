@@ -200,6 +200,36 @@ TEST_F(SqliteStoreTest, WriteRollsBackWhenFunctionFails) {
   EXPECT_EQ(CountItems(*store), 1);
 }
 
+TEST_F(SqliteStoreTest, AfterCommitRunsOnlyOnCommitAndOutsideTheWriteLock) {
+  auto store = MustOpen(DbPath());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(CreateItems(*store).ok());
+  int ran = 0;
+  int64_t seen_in_callback = -1;
+  ASSERT_TRUE(store
+                  ->Write([&](Tx& tx) {
+                    tx.AfterCommit([&] {
+                      ++ran;
+                      // Not yet committed work would be invisible here; a write must not
+                      // deadlock on the writer lock either.
+                      seen_in_callback = CountItems(*store);
+                      EXPECT_TRUE(InsertItem(*store, "from-callback").ok());
+                    });
+                    return tx.Exec("INSERT INTO items (name) VALUES ('a')").status();
+                  })
+                  .ok());
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(seen_in_callback, 1);
+  EXPECT_EQ(CountItems(*store), 2);
+
+  Status rolled_back = store->Write([&](Tx& tx) {
+    tx.AfterCommit([&] { ++ran; });
+    return core::InvalidArgument("no");
+  });
+  EXPECT_FALSE(rolled_back.ok());
+  EXPECT_EQ(ran, 1);
+}
+
 TEST_F(SqliteStoreTest, UniqueAndForeignKeyViolationsAreConflicts) {
   auto store = MustOpen(":memory:");
   ASSERT_NE(store, nullptr);
