@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/json/value.hpp>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <set>
@@ -15,12 +16,18 @@
 #include "core/status.h"
 #include "domain/common.h"
 #include "domain/identity.h"
+#include "events/fanout.h"
 #include "http/message.h"
 #include "http/metrics.h"
 #include "http/problem.h"
 #include "http/rate_limiter.h"
 #include "http/router.h"
 #include "store/store.h"
+
+namespace learnwire::delivery {
+class Dispatcher;
+struct WebhookRules;
+}  // namespace learnwire::delivery
 
 namespace learnwire::api {
 
@@ -33,13 +40,20 @@ struct Services {
   http::RateLimiter* rate_limiter = nullptr;
   http::FailureCounter* auth_failures = nullptr;
   class KeyCache* key_cache = nullptr;
-  std::string cursor_key;       // HMAC key for list cursors (per installation)
+  events::DeliveryListener* delivery_listener = nullptr;  // the dispatcher's wake-up
+  const delivery::WebhookRules* webhook_rules = nullptr;
+  delivery::Dispatcher* dispatcher = nullptr;   // null where no dispatcher runs
+  class AttemptSlots* attempt_slots = nullptr;  // /test and /retry per organization
+  std::string cursor_key;                       // HMAC key for list cursors (per installation)
   int64_t retention_days = 30;  // events older than this are gone: `after` them is 410
   std::string openapi_json;     // the document served at /openapi.json
   std::string web_root;         // when set, /docs files are read from here first
+  // api/event-types.json, the catalog served at /api/v1/event-types
+  std::string event_types_json;
   // Files built into the binary, by served name ("docs/swagger-ui.css").
   std::function<std::optional<std::string_view>(std::string_view)> asset;
-  std::function<bool()> ready;  // extra readiness (worker loop); null = always
+  std::function<bool()> ready;            // extra readiness (worker loop); null = always
+  std::function<void()> refresh_metrics;  // run before each /metrics rendering
 };
 
 http::Response ProblemFor(const core::Status& status, const http::Request* req);
@@ -79,5 +93,11 @@ void Route(http::Router& router, const Services& services, const std::string& me
 // answered with the id only.
 http::Response ProblemFor(const core::Status& status, const http::Request* req);
 http::Response Json(int status, const boost::json::value& body);
+
+// The request body as an object, or a 422 saying it must be one.
+core::Result<const boost::json::object*> BodyObject(const RequestContext& ctx);
+// A 422 naming every body field that is not one of `allowed` ("is not a parameter of `what`").
+core::Status OnlyFields(const boost::json::object& body, std::initializer_list<const char*> allowed,
+                        const std::string& what);
 
 }  // namespace learnwire::api

@@ -112,11 +112,14 @@ core::Result<Claim> TakeClaim(store::Tx& tx, const Idempotency& idem, int64_t no
   return claim;
 }
 
+// A 5xx or a 429 says "not now": the key is released so the same request can run again.
+bool IsTransient(const Response& r) { return r.status >= 500 || r.status == 429; }
+
 }  // namespace
 
 core::Status SaveIdempotentResponse(store::Tx& tx, Idempotency& idem, const Response& r,
                                     int64_t now_ms) {
-  if (r.status >= 500) {
+  if (IsTransient(r)) {
     return core::Status::Ok();
   }
   store::Params p = {static_cast<int64_t>(r.status), HeadersJson(r),
@@ -196,9 +199,9 @@ Response WithIdempotency(RequestContext& ctx, const Handler& handler) {
     return r;
   }
   // Responses made without a committed change (validation errors, 5xx) are settled here:
-  // 4xx stored, 5xx release the claim so a retry can run.
+  // 4xx stored; 5xx and 429 release the claim so a retry can run.
   core::Status settled = ctx.services.store->Write([&](store::Tx& tx) -> core::Status {
-    if (r.status >= 500) {
+    if (IsTransient(r)) {
       return tx.Exec(std::string("DELETE FROM idempotency_keys WHERE ") + kWhere, KeyParams(idem))
           .status();
     }

@@ -21,13 +21,6 @@ core::Status NotFoundUnlessLearnerId(const std::string& id) {
   return core::IsValidId(id, "lrn") ? core::Status::Ok() : core::NotFound("learner not found");
 }
 
-Result<const json::object*> BodyObject(const RequestContext& ctx) {
-  if (!ctx.body.is_object()) {
-    return core::Status::Invalid("", "the body must be a JSON object");
-  }
-  return &ctx.body.get_object();
-}
-
 Response Created(const domain::Learner& l) {
   Response r = http::JsonResponse(201, domain::RenderLearner(l));
   r.SetHeader("location", "/api/v1/learners/" + l.id);
@@ -127,12 +120,10 @@ Response Delete(RequestContext& ctx) {
 // ban / unban / erase take no body fields.
 Response Action(RequestContext& ctx, const std::string& action) {
   const std::string& id = ctx.req.params.at("id");
-  if (ctx.body.is_object() && !ctx.body.get_object().empty()) {
-    std::vector<core::FieldError> errors;
-    for (const auto& kv : ctx.body.get_object()) {
-      errors.push_back({std::string(kv.key()), "is not a parameter of " + action});
+  if (ctx.body.is_object()) {
+    if (auto s = OnlyFields(ctx.body.get_object(), {}, action); !s.ok()) {
+      return ctx.Fail(s);
     }
-    return ctx.Fail(core::Status::Invalid(std::move(errors)));
   }
   if (auto s = NotFoundUnlessLearnerId(id); !s.ok()) {
     return ctx.Fail(s);

@@ -1,6 +1,7 @@
 // The request pipeline: every API route passes through Route(), which applies, in API.md's
 // order, authentication (401), scope (403), rate limit (429), media type (415), JSON syntax (400)
 // and idempotency, then calls the resource handler.
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "api/context.h"
@@ -151,7 +152,7 @@ std::optional<Response> ParseBody(const http::Request& req, json::value& out) {
 
 domain::WriteContext RequestContext::Write() const {
   domain::WriteContext w;
-  w.deps = {services.ids, services.clock};
+  w.deps = {services.ids, services.clock, services.delivery_listener};
   w.organization_id = key->organization_id;
   w.actor = {"api_key", key->id};
   return w;
@@ -269,6 +270,25 @@ http::Response RequestContext::Query(
     return core::Status::Ok();
   });
   return st.ok() ? out : Fail(st);
+}
+
+core::Result<const boost::json::object*> BodyObject(const RequestContext& ctx) {
+  if (!ctx.body.is_object()) {
+    return core::Status::Invalid("", "the body must be a JSON object");
+  }
+  return &ctx.body.get_object();
+}
+
+core::Status OnlyFields(const boost::json::object& body, std::initializer_list<const char*> allowed,
+                        const std::string& what) {
+  std::vector<core::FieldError> errors;
+  for (const auto& kv : body) {
+    if (std::find_if(allowed.begin(), allowed.end(),
+                     [&](const char* a) { return kv.key() == a; }) == allowed.end()) {
+      errors.push_back({std::string(kv.key()), "is not a parameter of " + what});
+    }
+  }
+  return errors.empty() ? core::Status::Ok() : core::Status::Invalid(std::move(errors));
 }
 
 }  // namespace learnwire::api

@@ -11,6 +11,10 @@ void RegisterOperations(http::Router& router, const Services& services, bool wit
 void RegisterDocs(http::Router& router, const Services& services);
 void RegisterLearners(http::Router& router, const Services& services);
 void RegisterEvents(http::Router& router, const Services& services);
+// /api/v1/event-types: the event catalog (WEBHOOKS.md §8) from services.event_types_json.
+void RegisterEventTypes(http::Router& router, const Services& services);
 void RegisterApiKeys(http::Router& router, const Services& services);
+void RegisterWebhooks(http::Router& router, const Services& services);
+void RegisterDeliveries(http::Router& router, const Services& services);
 
 }  // namespace learnwire::api

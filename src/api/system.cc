@@ -91,6 +91,9 @@ void RegisterOperations(http::Router& router, const Services& s, bool with_metri
   });
   if (with_metrics) {
     Route(router, s, "GET", "/metrics", Access::kPublic, [sp](RequestContext&) {
+      if (sp->refresh_metrics) {
+        sp->refresh_metrics();
+      }
       return Text(200, std::string(http::Metrics::kContentType), sp->metrics->Render());
     });
   }

@@ -6,20 +6,50 @@
 #include <chrono>
 #include <set>
 
+#include "api/attempts.h"
 #include "api/context.h"
 #include "api/key_cache.h"
 #include "api/resources.h"
 #include "app/assets.h"
+#include "app/delivery_metrics.h"
 #include "app/demo.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "core/random.h"
+#include "delivery/dispatcher.h"
+#include "delivery/webhooks.h"
 #include "http/client_address.h"
 #include "http/problem.h"
 #include "http/server.h"
 
 namespace learnwire::app {
 namespace {
+
+// At most this many /test or /retry attempts run at once per organization (WEBHOOKS.md §6),
+// and in all. Each waits on an HTTP worker, so the pool has that many workers more than the
+// API's own.
+constexpr int kOnDemandAttemptsPerOrg = 4;
+constexpr int kOnDemandAttemptsTotal = 16;
+constexpr int kApiWorkers = 4;
+
+// Names this process in leases: host and pid.
+std::string WorkerId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) {
+    host[0] = '\0';
+  }
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+// Jitter needs no secrecy, only independence between processes.
+uint64_t RandomSeed() {
+  std::string bytes = core::RandomBytes(sizeof(uint64_t));
+  uint64_t seed = 0;
+  for (unsigned char b : bytes) {
+    seed = (seed << 8) | b;
+  }
+  return seed;
+}
 
 using core::Result;
 using core::Status;
@@ -144,8 +174,45 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   services.cursor_key = *cursor_key;
   services.retention_days = config.retention_days;
   services.openapi_json = std::string(OpenApiDocument());
+  services.event_types_json =
+      std::string(EmbeddedAsset("event-types.json").value_or(R"({"types": []})"));
   services.web_root = config.web_root;
   services.asset = [](std::string_view name) { return EmbeddedAsset(name); };
+
+  // Webhooks: the URL guard's settings, the dispatcher (the only one of this database), and
+  // the limit on attempts made on demand.
+  delivery::GuardConfig guard;
+  for (const auto& c : config.allowed_private_networks) {
+    guard.allowed_private_networks.push_back(*core::ParseCidr(c));  // validated with the config
+  }
+  guard.allow_http = config.allow_http_webhooks;
+  delivery::WebhookRules webhook_rules;
+  webhook_rules.max_per_org = static_cast<int>(config.max_webhooks_per_org);
+  webhook_rules.guard = guard;
+  webhook_rules.resolve = delivery::SystemResolver();
+  DeliveryMetrics delivery_metrics(metrics, *db, clock);
+  services.refresh_metrics = [&delivery_metrics] { delivery_metrics.Refresh(); };
+  delivery::DispatcherOptions dispatch;
+  dispatch.observer = &delivery_metrics;
+  dispatch.in_flight_per_subscription = static_cast<int>(config.in_flight_per_subscription);
+  dispatch.attempt_timeout = std::chrono::seconds(config.attempt_timeout_s);
+  dispatch.guard = guard;
+  dispatch.user_agent = std::string("Learnwire-Webhooks/") + LEARNWIRE_VERSION;
+  dispatch.worker_id = WorkerId();
+  dispatch.retention_days = config.retention_days;
+  delivery::Dispatcher dispatcher(*db, clock, ids, dispatch, delivery::SeededUniform(RandomSeed()));
+  if (Status st = dispatcher.Start(); !st.ok()) {
+    core::Log(core::LogLevel::kError, "cannot start webhook delivery", {{"error", st.message()}});
+    return 1;
+  }
+  if (hooks.clock_moved) {
+    *hooks.clock_moved = [&dispatcher] { dispatcher.Wake(); };
+  }
+  api::AttemptSlots attempt_slots(kOnDemandAttemptsPerOrg, kOnDemandAttemptsTotal);
+  services.webhook_rules = &webhook_rules;
+  services.dispatcher = &dispatcher;
+  services.delivery_listener = &dispatcher;
+  services.attempt_slots = &attempt_slots;
 
   std::vector<core::Cidr> trusted_proxies;
   for (const auto& c : config.trusted_proxies) {
@@ -157,7 +224,10 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   api::RegisterDocs(router, services);
   api::RegisterLearners(router, services);
   api::RegisterEvents(router, services);
+  api::RegisterEventTypes(router, services);
   api::RegisterApiKeys(router, services);
+  api::RegisterWebhooks(router, services);
+  api::RegisterDeliveries(router, services);
   if (hooks.extra_routes) {
     hooks.extra_routes(router);
   }
@@ -167,6 +237,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   options.host = addr->host;
   options.port = addr->port;
   options.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+  options.worker_threads = kApiWorkers + kOnDemandAttemptsTotal;
   http::Server server(options, RootHandler(router, metrics, trusted_proxies));
   Status started = server.Start();
   if (!started.ok()) {
@@ -195,6 +266,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
       core::Log(core::LogLevel::kError, "cannot listen",
                 {{"metrics_listen", config.metrics_listen}, {"error", ops_started.message()}});
       server.Stop(std::chrono::seconds(1));
+      dispatcher.Stop(std::chrono::seconds(0));
       return 1;
     }
     core::Log(core::LogLevel::kInfo, "metrics listening",
@@ -209,6 +281,12 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   sigwait(&set, &sig);
   core::Log(core::LogLevel::kInfo, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   server.Stop(std::chrono::seconds(20));
+  // Requests first (a /test call waits on the dispatcher), then the dispatcher: no new claims,
+  // attempts in flight finish within their timeout, the rest are given back.
+  dispatcher.Stop(dispatch.attempt_timeout);
+  if (hooks.clock_moved) {
+    *hooks.clock_moved = nullptr;
+  }
   if (ops_server) {
     ops_server->Stop(std::chrono::seconds(1));
   }

@@ -22,6 +22,9 @@ core::Result<std::unique_ptr<store::Store>> OpenStore(const Config& config);
 struct Hooks {
   core::Clock* clock = nullptr;
   std::function<void(http::Router&)> extra_routes;
+  // When set, Serve stores here what to call after moving `clock` (it wakes the dispatcher),
+  // and clears it before returning.
+  std::function<void()>* clock_moved = nullptr;
 };
 
 // Runs `serve` until SIGTERM/SIGINT; returns the process exit code. The caller must have

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/text.h"
 #include "domain/identity.h"
 #include "events/outbox.h"
 #include "store/store.h"
@@ -22,17 +23,13 @@ struct WriteContext {
   std::optional<std::string> bulk_id;  // set inside bulk calls: events carry data.bulk_id
 
   int64_t Now() const { return core::ToUnixMs(deps.clock->Now()); }
-  events::EventContext Events() const { return {deps.ids, deps.clock}; }
+  events::EventContext Events() const { return {deps.ids, deps.clock, deps.listener}; }
 };
 
-// Unicode simple case folding to lower case (C.UTF-8 tables), for case-insensitive search.
-std::string FoldCase(const std::string& s);
-// Number of Unicode code points in valid UTF-8.
-std::size_t CodePoints(const std::string& s);
-// True when the text holds a control character (C0, DEL or C1).
-bool HasControl(const std::string& s);
-// A free-text check: 1..max code points (min 0 when allow_empty), no control characters.
-std::optional<std::string> CheckText(const std::string& s, std::size_t max, bool allow_empty);
+using core::CheckText;
+using core::CodePoints;
+using core::FoldCase;
+using core::HasControl;
 
 // How a list is ordered (ascending) and paged: by id, by (updated_at, id) for `updated_since`,
 // or by commit sequence (the events feed).
@@ -52,6 +49,7 @@ struct ListQuery {
   std::string where;    // conditions using $1…$n of params (organization scope included)
   store::Params params;
   ListOrder order = ListOrder::kById;
+  bool newest_first = false;     // descending: the audit lists (pages still move "after")
   bool soft_delete = true;       // the table has deleted_at
   bool include_deleted = false;  // else `deleted_at IS NULL` is added (soft_delete tables)
   std::optional<ListCursor> cursor;

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
+#include "events/fanout.h"
 #include "store/store.h"
 
 namespace learnwire::domain {
@@ -67,6 +68,7 @@ struct CreatedOrganization {
 struct Deps {
   core::IdGenerator* ids;
   const core::Clock* clock;
+  events::DeliveryListener* listener = nullptr;  // woken after commits that schedule deliveries
 };
 
 // Validates the email rule of API.md; returns the message for a bad one.

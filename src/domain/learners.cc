@@ -223,9 +223,9 @@ Status Emit(store::Tx& tx, const WriteContext& ctx, const std::string& type, con
   if (ctx.bulk_id) {
     data["bulk_id"] = *ctx.bulk_id;
   }
-  return events::Append(tx, ctx.Events(),
-                        {ctx.organization_id, type, ctx.actor, std::move(data), l.id})
-      .status();
+  events::NewEvent event{ctx.organization_id, type, ctx.actor,
+                         std::move(data),     l.id, events::Relations{{l.id}, {}, {}, {}, {}}};
+  return events::Append(tx, ctx.Events(), std::move(event)).status();
 }
 
 // What `?q=` searches: the case-folded fields, one per line (a query never spans two).
@@ -476,10 +476,10 @@ Result<Learner> EraseLearner(store::Tx& tx, const WriteContext& ctx, const std::
   LW_RETURN_IF_ERROR(events::ScrubLearner(tx, ctx.organization_id, l.id));
   json::object data{{"id", l.id}, {"external_id", nullptr}};
   // The erasure event names no personal data, so it is not linked for later scrubbing.
-  LW_RETURN_IF_ERROR(events::Append(tx, ctx.Events(),
-                                    {ctx.organization_id, "learner.erased", ctx.actor,
-                                     std::move(data), std::nullopt})
-                         .status());
+  events::NewEvent event{ctx.organization_id, "learner.erased",
+                         ctx.actor,           std::move(data),
+                         std::nullopt,        events::Relations{{l.id}, {}, {}, {}, {}}};
+  LW_RETURN_IF_ERROR(events::Append(tx, ctx.Events(), std::move(event)).status());
   return l;
 }
 

@@ -24,11 +24,20 @@ Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent even
   envelope["actor"] = std::move(actor);
   envelope["data"] = std::move(event.data);
   LW_RETURN_IF_ERROR(
-      tx.Exec("INSERT INTO events (id, organization_id, type, created_at, learner_id, payload) "
-              "VALUES ($1, $2, $3, $4, $5, $6)",
+      tx.Exec("INSERT INTO events (id, organization_id, type, created_at, learner_id, payload, "
+              "relations) VALUES ($1, $2, $3, $4, $5, $6, $7)",
               {id, event.organization_id, event.type, now, event.learner_id,
-               json::serialize(envelope)})
+               json::serialize(envelope), StoredRelations(event.relations)})
           .status());
+  if (event.type == "webhook.test") {
+    return id;
+  }
+  LW_ASSIGN_OR_RETURN(int scheduled, FanOut(tx, *ctx.ids, event.organization_id, id, event.type,
+                                            event.relations, event.actor, now));
+  if (scheduled > 0 && ctx.listener) {
+    DeliveryListener* listener = ctx.listener;
+    tx.AfterCommit([listener] { listener->DeliveriesScheduled(); });
+  }
   return id;
 }
 

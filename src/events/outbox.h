@@ -12,6 +12,8 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
+#include "events/fanout.h"
+#include "events/matching.h"
 #include "store/store.h"
 
 namespace learnwire::events {
@@ -28,15 +30,19 @@ struct NewEvent {
   Actor actor;
   boost::json::object data;
   std::optional<std::string> learner_id;  // the learner the payload names, for erasure
+  Relations relations;                    // what subscription filters match on
 };
 
 // What every writer needs to stamp an event.
 struct EventContext {
   core::IdGenerator* ids;
   const core::Clock* clock;
+  DeliveryListener* listener = nullptr;  // told after the commit when deliveries were scheduled
 };
 
-// Builds the envelope (WEBHOOKS.md §2) and inserts it; returns the event id.
+// Builds the envelope (WEBHOOKS.md §2), inserts it and fans it out to the matching active
+// subscriptions (not webhook.test, which goes to one subscription by its own path); returns the
+// event id.
 core::Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent event);
 
 struct StoredEvent {

@@ -114,6 +114,94 @@ INSERT INTO resource_counts (organization_id, resource, live, total)
          COUNT(*)
   FROM learners GROUP BY organization_id;
 )sql"},
+      {4, "webhooks", R"sql(
+-- Subscriptions. JSON documents (event_types, filters, headers, retry_policy) are TEXT; header
+-- values and the basic-auth password are write-only (never rendered).
+CREATE TABLE webhooks (
+  id TEXT PRIMARY KEY,
+  organization_id TEXT NOT NULL REFERENCES organizations(id),
+  name TEXT NOT NULL,
+  url TEXT NOT NULL,
+  description TEXT,
+  active INTEGER NOT NULL,
+  deactivate_reason TEXT,
+  event_types TEXT NOT NULL,
+  filters TEXT NOT NULL,
+  basic_auth_username TEXT,
+  basic_auth_password TEXT,
+  headers TEXT NOT NULL,
+  signature_scheme TEXT NOT NULL,
+  legacy_signature INTEGER NOT NULL,
+  retry_policy TEXT NOT NULL,
+  rate_limit_per_s INTEGER,
+  ordered INTEGER NOT NULL,
+  last_success_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  deleted_at INTEGER
+);
+CREATE INDEX webhooks_org ON webhooks(organization_id, id) WHERE deleted_at IS NULL;
+CREATE INDEX webhooks_active ON webhooks(organization_id) WHERE active = 1 AND deleted_at IS NULL;
+
+-- Signing secrets: expires_at NULL is the current one; rotated ones sign until they expire.
+CREATE TABLE webhook_secrets (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+  secret TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
+CREATE INDEX webhook_secrets_webhook ON webhook_secrets(webhook_id, seq);
+
+-- One event for one subscription. The body is the event's stored envelope (events.payload), so
+-- erasure scrubs one copy. A claim is a lease (lease_until, leased_by) with a lease_token that
+-- changes at every claim; every result write is fenced by it.
+CREATE TABLE deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  organization_id TEXT NOT NULL,
+  webhook_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  state TEXT NOT NULL,
+  test INTEGER NOT NULL DEFAULT 0,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  lease_until INTEGER,
+  leased_by TEXT,
+  lease_token TEXT,
+  last_status INTEGER,
+  last_error TEXT,
+  replay_of TEXT,
+  first_attempt_at INTEGER,
+  finished_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries(webhook_id, next_attempt_at)
+  WHERE state = 'scheduled' AND test = 0;
+CREATE INDEX deliveries_next ON deliveries(next_attempt_at) WHERE state = 'scheduled' AND test = 0;
+CREATE INDEX deliveries_org ON deliveries(organization_id, id);
+CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
+CREATE INDEX deliveries_event ON deliveries(event_id);
+CREATE INDEX deliveries_finished ON deliveries(finished_at) WHERE finished_at IS NOT NULL;
+
+-- What each event is about (events::Relations as JSON), for replays that include missed events.
+ALTER TABLE events ADD COLUMN relations TEXT;
+
+CREATE TABLE attempts (
+  delivery_id TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status INTEGER,
+  error TEXT,
+  response_excerpt TEXT,
+  response_headers TEXT NOT NULL,
+  request_headers TEXT NOT NULL,
+  PRIMARY KEY (delivery_id, number)
+);
+)sql"},
   };
   return kMigrations;
 }

@@ -1,11 +1,12 @@
 // Starts a real `learnwire serve` on a free port with a fresh SQLite database, and talks to it.
 // Every response received through `api()` is checked against api/openapi.json.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import net from 'node:net';
+import Ajv2020 from 'ajv/dist/2020.js';
 import { REPO_ROOT, conformance, matchPath, operation, doc, checkSchema } from './openapi.mjs';
 
 export { validate, checkSchema, conformance, doc, OPENAPI_PATH as OPENAPI_FILE } from './openapi.mjs';
@@ -72,19 +73,21 @@ let orgCounter = 0;
  *   env:   extra environment variables (e.g. LEARNWIRE_RATE_LIMIT_PER_KEY)
  *   clock: 'manual' (default: learnwire-testing, moved with server.advanceClock(ms)) or
  *          'system' (the production binary, learnwire, on the wall clock)
+ *   data:  {dir, db, orgs} of an earlier server, to run on its database (server.restart() does
+ *          this); no organization is created then
  * Unless args or env set the rate limit, the server runs with a high one (10,000/s) so that tests
  * which make many quick requests are not throttled (the headers still show).
  */
-export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manual' } = {}) {
+export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manual', data = null } = {}) {
   assertBinary();
   const bin = clock === 'system' ? BIN : TESTING_BIN;
-  const dir = mkdtempSync(path.join(tmpdir(), 'learnwire-e2e-'));
-  const db = `sqlite:${path.join(dir, 'learnwire.db')}`;
+  const dir = data ? data.dir : mkdtempSync(path.join(tmpdir(), 'learnwire-e2e-'));
+  const db = data ? data.db : `sqlite:${path.join(dir, 'learnwire.db')}`;
   // Keep the server's environment clean of a developer's LEARNWIRE_* settings.
   const baseEnv = cleanEnv();
   const childEnv = { ...baseEnv, ...env };
-  const organizations = [];
-  for (let i = 0; i < orgs; i++) {
+  const organizations = data ? [...data.orgs] : [];
+  for (let i = 0; i < (data ? 0 : orgs); i++) {
     const n = ++orgCounter;
     const o = await cliJson(['org', 'create', '--name', `E2E Org ${n}`, '--admin-email', `admin${n}.${process.pid}@example.com`, '--db', db], { env: childEnv, bin });
     for (const k of ['organization_id', 'admin_email', 'admin_password', 'api_key']) {
@@ -145,15 +148,27 @@ export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manu
     key: organizations[0]?.key,
     keyId: organizations[0]?.keyId,
     exited,
-    /** Sends SIGTERM (or `signal`) and resolves {code, signal} once the process exits. */
-    stop(signal = 'SIGTERM', { timeoutMs = 15000 } = {}) {
+    /**
+     * Sends SIGTERM (or `signal`) and resolves {code, signal} once the process exits. Before the
+     * signal (unless it is SIGKILL or `checkEvents` is false), while the server still runs, every
+     * event of each known organization is checked against api/event-types.json (validateEvent);
+     * a mismatch rejects, so the test that produced the event fails.
+     */
+    stop(signal = 'SIGTERM', { timeoutMs = 15000, checkEvents = signal !== 'SIGKILL', keepData = false } = {}) {
       if (!stopped) {
         stopped = (async () => {
-          if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+          const running = () => proc.exitCode === null && proc.signalCode === null;
+          const eventProblemsFound = checkEvents && running() ? await checkStoredEvents(server) : [];
+          if (running()) proc.kill(signal);
           const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
           const r = await exited;
           clearTimeout(timer);
-          try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+          if (!keepData) {
+            try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+          }
+          if (eventProblemsFound.length) {
+            throw new Error(`events produced by this server do not match api/event-types.json (checked at stop):\n  - ${eventProblemsFound.slice(0, 20).join('\n  - ')}${eventProblemsFound.length > 20 ? `\n  … and ${eventProblemsFound.length - 20} more` : ''}`);
+          }
           return r;
         })();
       }
@@ -185,6 +200,14 @@ export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manu
       });
       if (res.status !== 200) throw new Error(`advanceClock: ${res.status} ${await res.text()}`);
       return (await res.json()).now_ms;
+    },
+    /**
+     * Stops this process (SIGKILL by default: a crash) and starts a new one on the same database
+     * and organizations; resolves the new server. `args`/`env` default to this one's.
+     */
+    async restart({ signal = 'SIGKILL', args: nextArgs = args, env: nextEnv = env } = {}) {
+      await server.stop(signal, { keepData: true });
+      return startServer({ args: nextArgs, env: nextEnv, clock, data: { dir, db, orgs: organizations } });
     },
     api: (method, p, opts = {}) => api(server, method, p, opts),
   };
@@ -428,3 +451,113 @@ export { matchPath, operation };
 export const openapi = doc;
 export const nowIso = () => new Date().toISOString();
 export { checkSchema as schemaCheck };
+
+// ---------------------------------------------------------------------------------------------
+// Events against the catalog (api/event-types.json, WEBHOOKS.md §2 and §8).
+
+export const EVENT_TYPES_FILE = path.join(REPO_ROOT, 'api', 'event-types.json');
+const CROCKFORD_26 = '[0-9A-HJKMNP-TV-Z]{26}';
+const ENVELOPE_KEYS = ['actor', 'data', 'id', 'organization_id', 'timestamp', 'type', 'version'];
+let eventCatalog = null; // type → {entry, validate}; schemas compile on first use
+const eventAjv = new Ajv2020({ strict: false, allErrors: true });
+
+/** The catalog file's entries, by type (in the file's order). */
+export function eventTypes() {
+  if (!eventCatalog) {
+    const file = JSON.parse(readFileSync(EVENT_TYPES_FILE, 'utf8'));
+    eventCatalog = new Map(file.types.map((entry) => [entry.type, { entry, validate: null }]));
+  }
+  return eventCatalog;
+}
+
+/**
+ * What is wrong with an event envelope: its shape (WEBHOOKS.md §2) and its `data` against the
+ * schema of its type in api/event-types.json. Returns a list of problems (empty when it conforms).
+ * `organizationId`, when given, must be the envelope's.
+ */
+export function eventProblems(envelope, { organizationId } = {}) {
+  const label = `${envelope?.type ?? '?'} ${envelope?.id ?? '(no id)'}`;
+  if (!envelope || typeof envelope !== 'object' || Array.isArray(envelope)) return [`${label}: the envelope is not an object`];
+  const problems = [];
+  const keys = Object.keys(envelope).sort();
+  if (JSON.stringify(keys) !== JSON.stringify(ENVELOPE_KEYS)) problems.push(`envelope keys are [${keys}], expected [${ENVELOPE_KEYS}]`);
+  if (typeof envelope.id !== 'string' || !new RegExp(`^evt_${CROCKFORD_26}$`).test(envelope.id)) problems.push(`id ${JSON.stringify(envelope.id)} is not evt_ + 26 Crockford base32 characters`);
+  const ts = envelope.timestamp;
+  if (typeof ts !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(ts) || Number.isNaN(Date.parse(ts)) || new Date(ts).toISOString() !== ts) problems.push(`timestamp ${JSON.stringify(ts)} is not RFC 3339 UTC with milliseconds`);
+  if (typeof envelope.organization_id !== 'string' || !new RegExp(`^org_${CROCKFORD_26}$`).test(envelope.organization_id)) problems.push(`organization_id ${JSON.stringify(envelope.organization_id)} is not org_ + 26 Crockford base32 characters`);
+  else if (organizationId && envelope.organization_id !== organizationId) problems.push(`organization_id ${envelope.organization_id}, expected ${organizationId}`);
+  const actor = envelope.actor;
+  if (!actor || typeof actor !== 'object' || JSON.stringify(Object.keys(actor).sort()) !== '["id","type"]') problems.push(`actor ${JSON.stringify(actor)} is not {type, id}`);
+  else if (actor.type === 'api_key' ? !new RegExp(`^key_${CROCKFORD_26}$`).test(actor.id) : actor.type === 'user' ? !new RegExp(`^usr_${CROCKFORD_26}$`).test(actor.id) : actor.type !== 'system' || actor.id !== null) problems.push(`actor ${JSON.stringify(actor)}: expected {api_key, key_…}, {user, usr_…} or {system, null}`);
+  const known = eventTypes().get(envelope.type);
+  if (!known) {
+    problems.push(`type ${JSON.stringify(envelope.type)} is not in the catalog`);
+  } else {
+    if (envelope.version !== known.entry.version) problems.push(`version ${JSON.stringify(envelope.version)}, the catalog says ${JSON.stringify(known.entry.version)}`);
+    if (!envelope.data || typeof envelope.data !== 'object' || Array.isArray(envelope.data)) {
+      problems.push('data is not an object');
+    } else {
+      known.validate ??= eventAjv.compile(known.entry.schema);
+      if (!known.validate(envelope.data)) problems.push(`data does not match the schema of ${envelope.type}: ${eventAjv.errorsText(known.validate.errors, { dataVar: 'data', separator: '; ' })}`);
+    }
+  }
+  return problems.map((p) => `${label}: ${p}`);
+}
+
+/** Throws (with the type, the event id and every problem) unless the envelope conforms; returns it. */
+export function validateEvent(envelope, opts = {}) {
+  const problems = eventProblems(envelope, opts);
+  if (problems.length) throw new Error(`event does not match api/event-types.json:\n  - ${problems.join('\n  - ')}\nevent: ${JSON.stringify(envelope).slice(0, 2000)}`);
+  return envelope;
+}
+
+// Every event of each known organization, oldest first: one paged read per organization. A key
+// that no longer works (revoked, rate-limited) is replaced; if none works the check is skipped
+// with a warning (it never fails a test for a reason other than a mismatch).
+async function readStoredEvents(server, org) {
+  let key = org.key;
+  let replaced = false;
+  const out = [];
+  let url = '/api/v1/events?limit=500';
+  for (let attempt = 0; url && attempt < 1000;) {
+    const res = await fetch(server.baseUrl + url, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10000) });
+    const body = await res.json().catch(() => null);
+    if (res.status === 200) {
+      out.push(...body.results);
+      url = body.next;
+      continue;
+    }
+    attempt++;
+    if ((res.status === 401 || res.status === 403) && !replaced) {
+      key = (await server.createKey(['read'], org.orgId)).key;
+      replaced = true;
+    } else if (res.status === 429 && attempt <= 3) {
+      const wait = Math.max(1, Number(res.headers.get('retry-after')) || 1);
+      try {
+        await server.advanceClock(wait * 1000);
+      } catch {
+        if (!replaced) { key = (await server.createKey(['read'], org.orgId)).key; replaced = true; }
+        else if (wait <= 3) await new Promise((r) => setTimeout(r, wait * 1000));
+        else throw new Error(`429 for ${wait} s`);
+      }
+    } else {
+      throw new Error(`GET ${url} → ${res.status} ${JSON.stringify(body)?.slice(0, 300)}`);
+    }
+  }
+  return out;
+}
+
+async function checkStoredEvents(server) {
+  const problems = [];
+  for (const org of server.orgs) {
+    let events;
+    try {
+      events = await readStoredEvents(server, org);
+    } catch (e) {
+      process.emitWarning(`events of ${org.orgId} not checked against api/event-types.json: ${e.message}`);
+      continue;
+    }
+    for (const e of events) problems.push(...eventProblems(e, { organizationId: org.orgId }));
+  }
+  return problems;
+}

@@ -1,0 +1,328 @@
+#include "delivery/dispatcher.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "delivery/retention.h"
+
+namespace learnwire::delivery {
+
+// Leases outlast the attempt they cover by this much, so a live attempt never loses its lease.
+constexpr std::chrono::milliseconds kLeaseMargin{10'000};
+constexpr int64_t kPurgeEveryMs = 60'000;
+
+namespace {
+
+std::string Outcome(const AttemptResult& r) {
+  if (!r.status) {
+    return r.error.value_or("invalid_response");
+  }
+  const int s = *r.status;
+  return s >= 200 && s < 300   ? "success"
+         : s >= 400 && s < 500 ? "http_4xx"
+         : s >= 500 && s < 600 ? "http_5xx"
+                               : "http_other";
+}
+
+}  // namespace
+
+struct Dispatcher::InFlight {
+  Claim claim;
+  RetryPolicy policy;
+  HeaderList request_headers;
+  int64_t started_at = 0;
+  std::optional<AttemptResult> result;
+  std::shared_ptr<std::promise<core::Result<AttemptSummary>>> promise;
+};
+
+Dispatcher::Dispatcher(store::Store& store, const core::Clock& clock, core::IdGenerator& ids,
+                       DispatcherOptions options, Uniform01 uniform)
+    : store_(store),
+      clock_(clock),
+      ids_(ids),
+      options_(std::move(options)),
+      uniform_(std::move(uniform)),
+      lease_{options_.worker_id, (options_.attempt_timeout + kLeaseMargin).count()},
+      client_(HttpClient::Options{options_.guard, options_.attempt_timeout, 4096}) {}
+
+Dispatcher::~Dispatcher() {
+  if (thread_.joinable()) {
+    Stop(std::chrono::milliseconds(0));
+  }
+}
+
+core::Status Dispatcher::Start() {
+  LW_RETURN_IF_ERROR(store_.Write([](store::Tx& tx) { return ClearLeases(tx); }));
+  thread_ = std::thread([this] { Run(); });
+  return core::Status::Ok();
+}
+
+void Dispatcher::Stop(std::chrono::milliseconds grace) {
+  if (!thread_.joinable()) {
+    return;
+  }
+  stop_deadline_ = std::chrono::steady_clock::now() + grace;
+  stopping_ = true;
+  Wake();
+  thread_.join();
+}
+
+void Dispatcher::Wake() {
+  woken_ = true;
+  client_.Wakeup();
+}
+
+std::future<core::Result<AttemptSummary>> Dispatcher::AttemptNow(const std::string& organization_id,
+                                                                 const std::string& delivery_id,
+                                                                 AttemptKind kind) {
+  Request r{organization_id, delivery_id, kind, {}};
+  std::future<core::Result<AttemptSummary>> future = r.promise.get_future();
+  if (stopping_ || !thread_.joinable()) {
+    r.promise.set_value(core::Unavailable("the dispatcher is not running"));
+    return future;
+  }
+  {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    requests_.push_back(std::move(r));
+  }
+  Wake();
+  return future;
+}
+
+void Dispatcher::Run() {
+  while (true) {
+    const auto steady_now = std::chrono::steady_clock::now();
+    if (stopping_) {
+      if (in_flight_.empty() || steady_now >= stop_deadline_) {
+        break;
+      }
+    } else {
+      TakeRequests();
+      if (woken_.exchange(false) || Now() >= next_due_ms_) {
+        ClaimRound();
+      }
+      if (Now() >= next_purge_ms_) {
+        PurgeExpired();
+      }
+    }
+    std::chrono::milliseconds wait = options_.idle_poll;
+    if (stopping_) {
+      wait = std::min(
+          wait, std::chrono::duration_cast<std::chrono::milliseconds>(stop_deadline_ - steady_now));
+    } else if (!woken_) {
+      wait = std::clamp(std::chrono::milliseconds(next_due_ms_ - Now()),
+                        std::chrono::milliseconds(0), options_.idle_poll);
+    } else {
+      wait = std::chrono::milliseconds(0);
+    }
+    client_.Poll(std::max(wait, std::chrono::milliseconds(0)));
+    if (!finished_ids_.empty()) {
+      RecordBatch();
+    }
+  }
+  RecordBatch();
+  ReleaseRemaining();
+  std::lock_guard<std::mutex> lock(requests_mu_);
+  for (Request& r : requests_) {
+    r.promise.set_value(core::Unavailable("the server is shutting down"));
+  }
+  requests_.clear();
+}
+
+void Dispatcher::ClaimRound() {
+  const int64_t now = Now();
+  std::vector<std::pair<Claim, AttemptMaterial>> started;
+  core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
+    started.clear();
+    LW_ASSIGN_OR_RETURN(std::vector<std::string> ring, ActiveWebhookIds(tx));
+    for (std::size_t i = 0; i < ring.size(); ++i) {
+      const std::string& webhook_id = ring[(ring_start_ + i) % ring.size()];
+      const int free = options_.in_flight_per_subscription - in_flight_by_webhook_[webhook_id];
+      if (free <= 0) {
+        continue;
+      }
+      LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, now, free, lease_));
+      for (Claim& c : claims) {
+        LW_ASSIGN_OR_RETURN(AttemptMaterial m, LoadMaterial(tx, c, now));
+        started.emplace_back(std::move(c), std::move(m));
+      }
+    }
+    ring_start_ = ring.empty() ? 0 : (ring_start_ + 1) % ring.size();
+    LW_ASSIGN_OR_RETURN(std::optional<int64_t> next, NextDueAt(tx));
+    // Due work held back by full slots is claimed again when an attempt finishes.
+    next_due_ms_ = next && *next > now ? *next : now + options_.idle_poll.count();
+    return core::Status::Ok();
+  });
+  if (!status.ok()) {
+    core::Log(core::LogLevel::kError, "dispatcher: claim failed", {{"error", status.message()}});
+    next_due_ms_ = now + options_.idle_poll.count();
+    return;
+  }
+  for (auto& [claim, material] : started) {
+    StartAttempt(std::move(claim), std::move(material), nullptr);
+  }
+}
+
+void Dispatcher::PurgeExpired() {
+  constexpr int kBatch = 1000;
+  constexpr int kMaxBatchesPerPass = 20;  // bounded, so claims are never held up for long
+  const int64_t now = Now();
+  next_purge_ms_ = now + kPurgeEveryMs;
+  const int64_t horizon = now - options_.retention_days * 86'400'000LL;
+  Purged total;
+  for (int i = 0; i < kMaxBatchesPerPass; ++i) {
+    Purged batch;
+    core::Status st = store_.Write([&](store::Tx& tx) -> core::Status {
+      LW_ASSIGN_OR_RETURN(batch, PurgeBatch(tx, horizon, kBatch));
+      return core::Status::Ok();
+    });
+    if (!st.ok()) {
+      core::Log(core::LogLevel::kError, "retention: purge failed", {{"error", st.message()}});
+      return;
+    }
+    total.deliveries += batch.deliveries;
+    total.attempts += batch.attempts;
+    total.events += batch.events;
+    if (batch.deliveries < kBatch && batch.attempts < kBatch && batch.events < kBatch) {
+      break;
+    }
+    next_purge_ms_ = now;  // more to purge: continue on the next pass
+  }
+  if (total.Total() > 0) {
+    core::Log(core::LogLevel::kInfo, "retention: purged",
+              {{"deliveries", std::to_string(total.deliveries)},
+               {"attempts", std::to_string(total.attempts)},
+               {"events", std::to_string(total.events)}});
+  }
+}
+
+void Dispatcher::TakeRequests() {
+  std::deque<Request> taken;
+  {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    taken.swap(requests_);
+  }
+  for (Request& r : taken) {
+    const int64_t now = Now();
+    std::optional<Claim> claim;
+    std::optional<AttemptMaterial> material;
+    core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
+      LW_ASSIGN_OR_RETURN(Claim c,
+                          ClaimOne(tx, r.organization_id, r.delivery_id, r.kind, now, lease_));
+      LW_ASSIGN_OR_RETURN(AttemptMaterial m, LoadMaterial(tx, c, now));
+      claim = std::move(c);
+      material = std::move(m);
+      return core::Status::Ok();
+    });
+    if (!status.ok()) {
+      r.promise.set_value(status);
+      continue;
+    }
+    StartAttempt(
+        std::move(*claim), std::move(*material),
+        std::make_shared<std::promise<core::Result<AttemptSummary>>>(std::move(r.promise)));
+  }
+}
+
+void Dispatcher::StartAttempt(Claim claim, AttemptMaterial material,
+                              std::shared_ptr<std::promise<core::Result<AttemptSummary>>> promise) {
+  const int64_t now = Now();
+  AttemptInput input{claim.delivery_id,        claim.event_id,       claim.event_type,
+                     std::move(material.body), claim.attempt_number, now / 1000};
+  AttemptRequest request =
+      BuildAttemptRequest(material.webhook, material.signing_keys, input, options_.user_agent);
+  auto f = std::make_unique<InFlight>();
+  f->claim = std::move(claim);
+  f->policy = material.webhook.retry_policy;
+  f->request_headers = RedactHeaders(material.webhook, request.headers);
+  f->started_at = now;
+  f->promise = std::move(promise);
+  const std::string id = f->claim.delivery_id;
+  if (f->claim.kind == AttemptKind::kScheduled) {
+    ++in_flight_by_webhook_[f->claim.webhook_id];
+  }
+  in_flight_[id] = std::move(f);
+  ++stats_.in_flight;
+  client_.Start(request, [this, id](AttemptResult result) {
+    auto it = in_flight_.find(id);
+    if (it != in_flight_.end()) {
+      it->second->result = std::move(result);
+      finished_ids_.push_back(id);
+    }
+  });
+}
+
+void Dispatcher::RecordBatch() {
+  if (finished_ids_.empty()) {
+    return;
+  }
+  std::vector<Finished> batch;
+  batch.reserve(finished_ids_.size());
+  for (const std::string& id : finished_ids_) {
+    InFlight& f = *in_flight_.at(id);
+    batch.push_back({f.claim, f.policy, *f.result, f.started_at, f.request_headers});
+  }
+  std::vector<Recorded> recorded;
+  core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
+    LW_ASSIGN_OR_RETURN(recorded, RecordResults(tx, EventCtx(), batch, Now(), uniform_));
+    return core::Status::Ok();
+  });
+  if (!status.ok()) {
+    // Kept in memory and written with the next batch; the leases outlast a short outage.
+    core::Log(core::LogLevel::kError, "dispatcher: recording results failed",
+              {{"error", status.message()}, {"results", std::to_string(batch.size())}});
+    return;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const std::string& id = finished_ids_[i];
+    auto it = in_flight_.find(id);
+    InFlight& f = *it->second;
+    const AttemptResult& r = *f.result;
+    const bool ok = r.status && *r.status >= 200 && *r.status < 300;
+    (ok ? stats_.attempts_succeeded : stats_.attempts_failed)++;
+    if (options_.observer) {
+      options_.observer->AttemptRecorded(Outcome(r), r.duration_ms);
+      if (f.claim.kind == AttemptKind::kScheduled && f.claim.attempt_number == 1) {
+        options_.observer->FirstAttemptLatency(f.started_at - f.claim.created_at);
+      }
+    }
+    --stats_.in_flight;
+    if (f.claim.kind == AttemptKind::kScheduled) {
+      if (--in_flight_by_webhook_[f.claim.webhook_id] <= 0) {
+        in_flight_by_webhook_.erase(f.claim.webhook_id);
+      }
+    }
+    if (f.promise) {
+      f.promise->set_value(AttemptSummary{id, f.claim.attempt_number, r.status, r.error,
+                                          r.duration_ms, r.response_excerpt, recorded[i].state});
+    }
+    in_flight_.erase(it);
+  }
+  finished_ids_.clear();
+  woken_ = true;  // slots were freed
+}
+
+void Dispatcher::ReleaseRemaining() {
+  std::vector<Claim> claims;
+  for (auto& [id, f] : in_flight_) {
+    if (!f->result) {
+      claims.push_back(f->claim);
+    }
+  }
+  if (!claims.empty()) {
+    core::Status status = store_.Write([&](store::Tx& tx) { return ReleaseLeases(tx, claims); });
+    if (!status.ok()) {
+      core::Log(core::LogLevel::kError, "dispatcher: releasing leases failed",
+                {{"error", status.message()}});
+    }
+  }
+  for (auto& [id, f] : in_flight_) {
+    if (f->promise) {
+      f->promise->set_value(core::Unavailable("the server is shutting down"));
+    }
+  }
+  in_flight_.clear();
+  in_flight_by_webhook_.clear();
+}
+
+}  // namespace learnwire::delivery

@@ -1,0 +1,147 @@
+// The dispatcher (ARCHITECTURE.md): one thread that claims due deliveries per subscription up to
+// its free slots, serving subscriptions round-robin; starts each attempt as soon as it is leased;
+// drives them with the libcurl multi client; and records results in one transaction per batch.
+// Only in-flight work is in memory. Woken by commits that schedule deliveries; otherwise it
+// sleeps until the next due time (at most a second). Once a minute (of the injected clock) it
+// also purges what retention allows.
+//
+// Threading: Start() launches the thread; DeliveriesScheduled(), Wake(), AttemptNow() and
+// Stop() are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/status.h"
+#include "delivery/http_client.h"
+#include "delivery/queue.h"
+#include "events/fanout.h"
+#include "store/store.h"
+
+namespace learnwire::delivery {
+
+// Told about every recorded attempt (app/ turns these into Prometheus metrics). Called on the
+// dispatcher thread.
+class DispatchObserver {
+ public:
+  virtual ~DispatchObserver() = default;
+  // `outcome`: "success", "http_4xx", "http_5xx", "http_other", or an error name of §4.
+  virtual void AttemptRecorded(const std::string& outcome, int64_t duration_ms) = 0;
+  // From the event's commit to the start of its delivery's first attempt.
+  virtual void FirstAttemptLatency(int64_t ms) = 0;
+};
+
+struct DispatcherOptions {
+  DispatchObserver* observer = nullptr;
+  int in_flight_per_subscription = 16;
+  std::chrono::milliseconds attempt_timeout{30'000};
+  GuardConfig guard;
+  std::string user_agent = "Learnwire-Webhooks";
+  std::string worker_id = "local";
+  int64_t retention_days = 30;  // finished deliveries, attempts and events older are purged
+  // Claims are retried at least this often even without a wake-up.
+  std::chrono::milliseconds idle_poll{1000};
+};
+
+// What /test and /retry answer: the attempt made.
+struct AttemptSummary {
+  std::string delivery_id;
+  int number = 0;
+  std::optional<int> status;
+  std::optional<std::string> error;
+  int64_t duration_ms = 0;
+  std::string response_excerpt;
+  std::string state;  // the delivery's state afterwards
+};
+
+// Counters the metrics endpoint reads.
+struct DispatcherStats {
+  std::atomic<int64_t> attempts_succeeded{0};
+  std::atomic<int64_t> attempts_failed{0};
+  std::atomic<int64_t> in_flight{0};
+};
+
+class Dispatcher final : public events::DeliveryListener {
+ public:
+  Dispatcher(store::Store& store, const core::Clock& clock, core::IdGenerator& ids,
+             DispatcherOptions options, Uniform01 uniform);
+  ~Dispatcher() override;
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Clears stale leases (the only dispatcher of this database) and starts the thread.
+  core::Status Start();
+  // Stops claiming; lets attempts in flight finish for at most `grace`; gives back the leases
+  // of the rest; records everything; joins the thread.
+  void Stop(std::chrono::milliseconds grace);
+
+  void DeliveriesScheduled() override { Wake(); }
+  void Wake();
+
+  // Makes one attempt of a delivery now (a /test delivery, or /retry of a finished one),
+  // bypassing caps, and resolves when its result is recorded.
+  std::future<core::Result<AttemptSummary>> AttemptNow(const std::string& organization_id,
+                                                       const std::string& delivery_id,
+                                                       AttemptKind kind);
+
+  const DispatcherStats& stats() const { return stats_; }
+  std::chrono::milliseconds attempt_timeout() const { return options_.attempt_timeout; }
+
+ private:
+  struct InFlight;
+  struct Request {
+    std::string organization_id;
+    std::string delivery_id;
+    AttemptKind kind;
+    std::promise<core::Result<AttemptSummary>> promise;
+  };
+
+  void Run();
+  void ClaimRound();
+  void TakeRequests();
+  void StartAttempt(Claim claim, AttemptMaterial material,
+                    std::shared_ptr<std::promise<core::Result<AttemptSummary>>> promise);
+  void RecordBatch();
+  void ReleaseRemaining();
+  void PurgeExpired();
+  int64_t Now() const { return core::ToUnixMs(clock_.Now()); }
+  events::EventContext EventCtx() { return {&ids_, &clock_, this}; }
+
+  store::Store& store_;
+  const core::Clock& clock_;
+  core::IdGenerator& ids_;
+  DispatcherOptions options_;
+  Uniform01 uniform_;
+  LeaseTerms lease_;
+  HttpClient client_;
+  DispatcherStats stats_;
+
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> woken_{true};
+  std::chrono::steady_clock::time_point stop_deadline_;
+
+  std::mutex requests_mu_;
+  std::deque<Request> requests_;
+
+  // Dispatcher thread only.
+  std::map<std::string, int> in_flight_by_webhook_;
+  std::map<std::string, std::unique_ptr<InFlight>> in_flight_;  // by delivery id
+  std::vector<std::string> finished_ids_;
+  std::size_t ring_start_ = 0;
+  int64_t next_due_ms_ = 0;
+  int64_t next_purge_ms_ = 0;
+};
+
+}  // namespace learnwire::delivery

@@ -1,0 +1,325 @@
+#include "delivery/queue.h"
+
+#include <boost/json.hpp>
+
+#include "core/random.h"
+#include "delivery/signer.h"
+
+namespace learnwire::delivery {
+namespace json = boost::json;
+using core::Result;
+using core::Status;
+
+namespace {
+
+constexpr std::size_t kLeaseTokenChars = 22;
+
+std::string NewLeaseToken() { return core::RandomBase62(kLeaseTokenChars); }
+
+Claim ClaimOfRow(const store::Rows::Row& row, const std::string& webhook_id) {
+  Claim c;
+  c.delivery_id = row.Str("id");
+  c.organization_id = row.Str("organization_id");
+  c.webhook_id = webhook_id;
+  c.event_id = row.Str("event_id");
+  c.event_type = row.Str("event_type");
+  c.state = row.Str("state");
+  c.attempt_number = static_cast<int>(row.Int("attempt_count")) + 1;
+  c.created_at = row.Int("created_at");
+  return c;
+}
+
+Status TakeLease(store::Tx& tx, Claim& c, int64_t now, const LeaseTerms& lease) {
+  c.lease_token = NewLeaseToken();
+  return tx
+      .Exec(
+          "UPDATE deliveries SET lease_until = $2, leased_by = $3, lease_token = $4 WHERE id = $1",
+          {c.delivery_id, now + lease.duration_ms, lease.worker_id, c.lease_token})
+      .status();
+}
+
+std::string HeadersJson(const HeaderList& headers) {
+  json::object o;
+  for (const auto& [name, value] : headers) {
+    // Repeated names keep the first value: the audit shows what the receiver most likely read.
+    if (!o.contains(name)) {
+      o[name] = value;
+    }
+  }
+  return json::serialize(o);
+}
+
+// "scheme://host/path": what webhook.disabled may say about a URL (no port, query or userinfo).
+std::string PublicUrl(const std::string& url) {
+  auto parsed = ParseWebhookUrl(url);
+  if (!parsed.ok()) {
+    return "";
+  }
+  std::string host =
+      parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host;
+  std::string path = parsed->path_and_query.substr(0, parsed->path_and_query.find('?'));
+  return parsed->scheme + "://" + host + path;
+}
+
+Status DisableWebhook(store::Tx& tx, const events::EventContext& ctx, const std::string& webhook_id,
+                      const std::string& reason, int64_t now) {
+  LW_ASSIGN_OR_RETURN(int64_t changed,
+                      tx.Exec("UPDATE webhooks SET active = 0, deactivate_reason = $2, "
+                              "updated_at = $3 WHERE id = $1 AND active = 1 AND "
+                              "deleted_at IS NULL",
+                              {webhook_id, reason, now}));
+  if (changed == 0) {
+    return Status::Ok();
+  }
+  LW_RETURN_IF_ERROR(CancelScheduled(tx, webhook_id, now).status());
+  LW_ASSIGN_OR_RETURN(
+      store::Rows rows,
+      tx.Query("SELECT organization_id, name, url FROM webhooks WHERE id = $1", {webhook_id}));
+  json::object data{{"id", webhook_id},
+                    {"name", rows[0].Str("name")},
+                    {"url", PublicUrl(rows[0].Str("url"))},
+                    {"deactivate_reason", reason}};
+  events::NewEvent event;
+  event.organization_id = rows[0].Str("organization_id");
+  event.type = "webhook.disabled";
+  event.data = std::move(data);
+  return events::Append(tx, ctx, std::move(event)).status();
+}
+
+bool Is2xx(const AttemptResult& r) { return r.status && *r.status >= 200 && *r.status < 300; }
+
+}  // namespace
+
+Status ClearLeases(store::Tx& tx) {
+  LW_RETURN_IF_ERROR(tx.Exec("UPDATE deliveries SET state = 'failed', last_error = 'timeout', "
+                             "next_attempt_at = NULL, finished_at = updated_at "
+                             "WHERE test = 1 AND state = 'scheduled'")
+                         .status());
+  return tx
+      .Exec(
+          "UPDATE deliveries SET lease_until = NULL, leased_by = NULL, lease_token = NULL "
+          "WHERE lease_until IS NOT NULL")
+      .status();
+}
+
+Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx) {
+  LW_ASSIGN_OR_RETURN(
+      store::Rows rows,
+      tx.Query("SELECT id FROM webhooks WHERE active = 1 AND deleted_at IS NULL ORDER BY id"));
+  std::vector<std::string> ids;
+  ids.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    ids.push_back(rows[i].Str("id"));
+  }
+  return ids;
+}
+
+Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id, int64_t now,
+                                    int limit, const LeaseTerms& lease) {
+  LW_ASSIGN_OR_RETURN(
+      store::Rows rows,
+      tx.Query("SELECT id, organization_id, event_id, event_type, state, attempt_count, "
+               "created_at FROM deliveries WHERE webhook_id = $1 AND state = 'scheduled' AND "
+               "test = 0 AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) "
+               "ORDER BY next_attempt_at, seq LIMIT $3",
+               {webhook_id, now, limit}));
+  std::vector<Claim> claims;
+  claims.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Claim c = ClaimOfRow(rows[i], webhook_id);
+    LW_RETURN_IF_ERROR(TakeLease(tx, c, now, lease));
+    claims.push_back(std::move(c));
+  }
+  return claims;
+}
+
+Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
+                       const std::string& delivery_id, AttemptKind kind, int64_t now,
+                       const LeaseTerms& lease) {
+  LW_ASSIGN_OR_RETURN(
+      store::Rows rows,
+      tx.Query("SELECT d.id, d.organization_id, d.webhook_id, d.event_id, d.event_type, d.state, "
+               "d.attempt_count, d.created_at, d.test, d.lease_until, w.deleted_at "
+               "FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+               "WHERE d.organization_id = $1 AND d.id = $2",
+               {organization_id, delivery_id}));
+  if (rows.empty()) {
+    return core::NotFound("delivery not found");
+  }
+  auto row = rows[0];
+  if (!row.IsNull("lease_until") && row.Int("lease_until") > now) {
+    return core::Conflict("an attempt of this delivery is in flight");
+  }
+  if (kind == AttemptKind::kRetry) {
+    if (row.Str("state") == "scheduled") {
+      return core::Conflict("the delivery is scheduled: it will be attempted on its schedule");
+    }
+    if (!row.IsNull("deleted_at")) {
+      return core::Conflict("the webhook of this delivery was deleted");
+    }
+  }
+  if (kind == AttemptKind::kTest && row.Int("test") != 1) {
+    return core::Conflict("not a test delivery");
+  }
+  Claim c = ClaimOfRow(row, row.Str("webhook_id"));
+  c.kind = kind;
+  LW_RETURN_IF_ERROR(TakeLease(tx, c, now, lease));
+  return c;
+}
+
+Result<std::optional<int64_t>> NextDueAt(store::Tx& tx) {
+  LW_ASSIGN_OR_RETURN(
+      store::Rows rows,
+      tx.Query("SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at ELSE lease_until "
+               "END) AS t FROM deliveries WHERE state = 'scheduled' AND test = 0"));
+  return rows.empty() ? std::nullopt : rows[0].OptInt("t");
+}
+
+Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t now) {
+  AttemptMaterial m;
+  bool found = false;
+  LW_RETURN_IF_ERROR(tx.QueryEach(std::string("SELECT ") + kWebhookColumns +
+                                      " FROM webhooks WHERE id = $1 AND organization_id = $2",
+                                  {claim.webhook_id, claim.organization_id},
+                                  [&](const store::RowView& row) {
+                                    m.webhook = WebhookOfRow(row);
+                                    found = true;
+                                    return Status::Ok();
+                                  }));
+  if (!found) {
+    return core::NotFound("webhook " + claim.webhook_id + " not found");
+  }
+  LW_ASSIGN_OR_RETURN(std::vector<StoredSecret> secrets, SigningSecrets(tx, claim.webhook_id, now));
+  for (const StoredSecret& s : secrets) {
+    auto key = DecodeSecret(s.secret);
+    if (key.ok()) {
+      m.signing_keys.push_back(std::move(key).value());
+    }
+  }
+  LW_ASSIGN_OR_RETURN(store::Rows event,
+                      tx.Query("SELECT payload FROM events WHERE organization_id = $1 AND id = $2",
+                               {claim.organization_id, claim.event_id}));
+  if (event.empty()) {
+    return core::NotFound("event " + claim.event_id + " not found");
+  }
+  m.body = event[0].Str("payload");
+  return m;
+}
+
+Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
+                                            const std::vector<Finished>& finished, int64_t now,
+                                            const Uniform01& uniform) {
+  std::vector<Recorded> out;
+  out.reserve(finished.size());
+  for (const Finished& f : finished) {
+    const Claim& c = f.claim;
+    const AttemptResult& r = f.result;
+    const bool ok = Is2xx(r);
+    // What the delivery becomes, written with CASE so a delivery canceled while its attempt was
+    // in flight stays canceled unless the attempt succeeded.
+    std::string state_sql = "state";
+    std::optional<int64_t> next;
+    std::optional<Decision> decision;
+    if (ok) {
+      state_sql = "'succeeded'";
+    } else if (c.kind == AttemptKind::kTest) {
+      state_sql = "'failed'";
+    } else if (c.kind == AttemptKind::kScheduled) {
+      AttemptOutcome outcome{r.status, !r.status.has_value(), r.retry_after};
+      decision = Decide(f.policy, c.attempt_number, outcome, core::FromUnixMs(now), uniform);
+      if (decision->verdict == Verdict::kRetry) {
+        next = core::ToUnixMs(*decision->next_attempt_at);
+      } else {
+        state_sql = "CASE WHEN state = 'scheduled' THEN 'failed' ELSE state END";
+      }
+    }
+    LW_ASSIGN_OR_RETURN(
+        store::Rows updated,
+        tx.Query("UPDATE deliveries SET state = " + state_sql +
+                     ", attempt_count = $3, next_attempt_at = CASE WHEN " + state_sql +
+                     " = 'scheduled' THEN $4 ELSE NULL END, last_status = $5, last_error = $6, "
+                     "lease_until = NULL, leased_by = NULL, "
+                     "finished_at = CASE WHEN " +
+                     state_sql +
+                     " = 'scheduled' THEN NULL ELSE COALESCE(finished_at, $7) END, "
+                     "first_attempt_at = COALESCE(first_attempt_at, $8), updated_at = $7 "
+                     "WHERE id = $1 AND lease_token = $2 RETURNING state",
+                 {c.delivery_id, c.lease_token, c.attempt_number, next, r.status, r.error, now,
+                  f.started_at}));
+    Recorded rec{c.delivery_id, !updated.empty(), updated.empty() ? "" : updated[0].Str("state")};
+    out.push_back(rec);
+    if (!rec.written) {
+      continue;  // fenced out: another claim owns this delivery now
+    }
+    LW_RETURN_IF_ERROR(
+        tx.Exec(
+              "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, "
+              "error, response_excerpt, response_headers, request_headers) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+              {c.delivery_id, c.attempt_number, f.started_at, r.duration_ms, r.status, r.error,
+               r.response_excerpt, HeadersJson(r.response_headers), HeadersJson(f.request_headers)})
+            .status());
+    if (c.kind != AttemptKind::kScheduled) {
+      continue;  // /test and /retry never change the subscription
+    }
+    if (ok) {
+      LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_success_at = $2 WHERE id = $1 AND "
+                                 "(last_success_at IS NULL OR last_success_at < $2)",
+                                 {c.webhook_id, now})
+                             .status());
+    } else if (decision && decision->verdict == Verdict::kDisable) {
+      LW_RETURN_IF_ERROR(DisableWebhook(tx, ctx, c.webhook_id,
+                                        decision->disable_reason.value_or("http_4xx"), now));
+    } else if (decision && decision->exhausted && rec.state == "failed") {
+      LW_ASSIGN_OR_RETURN(
+          store::Rows w,
+          tx.Query("SELECT last_success_at FROM webhooks WHERE id = $1", {c.webhook_id}));
+      if (!w.empty() &&
+          (w[0].IsNull("last_success_at") || w[0].Int("last_success_at") < c.created_at)) {
+        LW_RETURN_IF_ERROR(DisableWebhook(tx, ctx, c.webhook_id, "retries_exhausted", now));
+      }
+    }
+  }
+  return out;
+}
+
+Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now) {
+  QueueStats stats;
+  for (const char* state : {"scheduled", "succeeded", "failed", "canceled"}) {
+    stats.by_state.emplace_back(state, 0);
+  }
+  LW_ASSIGN_OR_RETURN(store::Rows rows,
+                      tx.Query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state"));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (auto& [state, n] : stats.by_state) {
+      if (state == rows[i].Str("state")) {
+        n = rows[i].Int("n");
+      }
+    }
+  }
+  LW_ASSIGN_OR_RETURN(store::Rows due,
+                      tx.Query("SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM "
+                               "deliveries WHERE state = 'scheduled' AND test = 0 AND "
+                               "next_attempt_at <= $1",
+                               {now}));
+  stats.due = due[0].Int("n");
+  if (!due[0].IsNull("oldest")) {
+    stats.oldest_due_age_ms = now - due[0].Int("oldest");
+  }
+  return stats;
+}
+
+Status ReleaseLeases(store::Tx& tx, const std::vector<Claim>& claims) {
+  for (const Claim& c : claims) {
+    const char* sql =
+        c.kind == AttemptKind::kTest
+            ? "UPDATE deliveries SET state = 'failed', last_error = 'timeout', next_attempt_at = "
+              "NULL, lease_until = NULL, leased_by = NULL WHERE id = $1 AND lease_token = $2"
+            : "UPDATE deliveries SET lease_until = NULL, leased_by = NULL WHERE id = $1 AND "
+              "lease_token = $2";
+    LW_RETURN_IF_ERROR(tx.Exec(sql, {c.delivery_id, c.lease_token}).status());
+  }
+  return Status::Ok();
+}
+
+}  // namespace learnwire::delivery

@@ -1,0 +1,106 @@
+// The delivery queue in the database (ARCHITECTURE.md "Claiming work without duplicates or
+// starvation"): per-subscription claims as leases with a fresh lease_token each, the material of
+// an attempt read at attempt time, and result writes fenced by the token, in batches. Stateless
+// functions over a store::Tx.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "delivery/http_client.h"
+#include "delivery/request.h"
+#include "delivery/retry_policy.h"
+#include "delivery/webhooks.h"
+#include "events/outbox.h"
+#include "store/store.h"
+
+namespace learnwire::delivery {
+
+// Why a delivery is attempted: its schedule, a /test call, or a /retry call.
+enum class AttemptKind { kScheduled, kTest, kRetry };
+
+struct Claim {
+  std::string delivery_id;
+  std::string organization_id;
+  std::string webhook_id;
+  std::string event_id;
+  std::string event_type;
+  std::string lease_token;
+  std::string state;       // the delivery's state when claimed
+  int attempt_number = 1;  // attempt_count + 1
+  int64_t created_at = 0;  // the delivery's
+  AttemptKind kind = AttemptKind::kScheduled;
+};
+
+struct LeaseTerms {
+  std::string worker_id;
+  int64_t duration_ms = 0;  // attempt_timeout_s + 10 s
+};
+
+// The one dispatcher of a SQLite file owns every lease: at start it clears them, so deliveries
+// in flight at a crash go out again at once.
+core::Status ClearLeases(store::Tx& tx);
+
+// Active subscriptions, in id order (the round-robin ring).
+core::Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx);
+
+// Leases up to `limit` due, unleased scheduled deliveries of one subscription, oldest due first.
+core::Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id, int64_t now,
+                                          int limit, const LeaseTerms& lease);
+
+// Leases one delivery of the organization for a /test (a test delivery) or /retry (any state
+// but scheduled) attempt. NotFound for another organization's; Conflict when it cannot be.
+core::Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
+                             const std::string& delivery_id, AttemptKind kind, int64_t now,
+                             const LeaseTerms& lease);
+
+// When the next claim could find work: the earliest unleased due time or lease expiry.
+core::Result<std::optional<int64_t>> NextDueAt(store::Tx& tx);
+
+// What an attempt needs, read at attempt time: the subscription's configuration as it is now,
+// its signing keys (decoded, newest first) and the event's envelope.
+struct AttemptMaterial {
+  Webhook webhook;
+  std::vector<std::string> signing_keys;
+  std::string body;
+};
+core::Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t now);
+
+struct Finished {
+  Claim claim;
+  RetryPolicy policy;  // the subscription's at attempt time
+  AttemptResult result;
+  int64_t started_at = 0;
+  HeaderList request_headers;  // redacted
+};
+
+// What a batch of results did (for metrics and for /test and /retry callers).
+struct Recorded {
+  std::string delivery_id;
+  bool written = false;  // false: the lease was lost (fenced out)
+  std::string state;     // the delivery's state afterwards
+};
+
+// Records finished attempts in one transaction: each attempt row, the delivery's new state
+// (fenced by its lease token), and the subscription's: last success, or disabling it (410,
+// disable_on_4xx, retries exhausted with no 2xx since the delivery was created), which cancels
+// its scheduled deliveries and emits webhook.disabled.
+core::Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
+                                                  const std::vector<Finished>& finished,
+                                                  int64_t now, const Uniform01& uniform);
+
+// The queue as /metrics shows it.
+struct QueueStats {
+  std::vector<std::pair<std::string, int64_t>> by_state;  // every state, zero included
+  int64_t due = 0;                                        // scheduled and due now (queue depth)
+  int64_t oldest_due_age_ms = 0;                          // 0 when nothing is due
+};
+core::Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now);
+
+// Gives leases back without an attempt (shutdown): the deliveries are due again at once.
+core::Status ReleaseLeases(store::Tx& tx, const std::vector<Claim>& claims);
+
+}  // namespace learnwire::delivery

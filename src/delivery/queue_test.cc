@@ -1,0 +1,338 @@
+// The delivery queue against a real (in-memory) SQLite: fan-out, claims, fencing, and what
+// results do to deliveries and subscriptions. Time is a manual clock; nothing sleeps.
+#include "delivery/queue.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "delivery/retention.h"
+#include "events/outbox.h"
+
+namespace learnwire::delivery {
+namespace {
+
+namespace json = boost::json;
+using core::Status;
+
+const std::string kOrg = "org_01JD0000000000000000000001";
+
+class QueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = store::OpenMigratedSqlite({":memory:"});
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    db_ = std::move(opened).value();
+    Must([&](store::Tx& tx) {
+      return tx
+          .Exec(
+              "INSERT INTO organizations (id, name, created_at, updated_at) "
+              "VALUES ($1, 'Org', 0, 0)",
+              {kOrg})
+          .status();
+    });
+    rules_.guard.allowed_private_networks = {*core::ParseCidr("127.0.0.0/8")};
+    rules_.resolve = [](const std::string&) {
+      return core::Result<std::vector<core::IpAddress>>(std::vector<core::IpAddress>{});
+    };
+  }
+
+  void Must(const store::TxFunction& fn) {
+    Status st = db_->Write(fn);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+
+  int64_t Now() const { return core::ToUnixMs(clock_.Now()); }
+  Writer W() { return {&ids_, &clock_, kOrg}; }
+
+  std::string MakeWebhook(const std::string& extra = "") {
+    std::string id;
+    Must([&](store::Tx& tx) -> Status {
+      json::object body =
+          json::parse(R"({"name":"w","url":"http://127.0.0.1:9/hook")" + extra + "}").as_object();
+      LW_ASSIGN_OR_RETURN(CreatedWebhook created, CreateWebhook(tx, W(), rules_, body));
+      id = created.webhook.id;
+      return Status::Ok();
+    });
+    return id;
+  }
+
+  // Appends a learner.created event; fan-out schedules its deliveries.
+  std::string Event(const std::string& type = "learner.created") {
+    std::string id;
+    Must([&](store::Tx& tx) -> Status {
+      events::NewEvent e;
+      e.organization_id = kOrg;
+      e.type = type;
+      e.data = json::object{{"id", "lrn_1"}};
+      LW_ASSIGN_OR_RETURN(id, events::Append(tx, {&ids_, &clock_, nullptr}, std::move(e)));
+      return Status::Ok();
+    });
+    return id;
+  }
+
+  std::vector<delivery::Claim> ClaimNow(const std::string& webhook_id, int limit = 10) {
+    std::vector<delivery::Claim> claims;
+    Must([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(claims, ClaimDue(tx, webhook_id, Now(), limit, {"test", 25'000}));
+      return Status::Ok();
+    });
+    return claims;
+  }
+
+  std::vector<Recorded> Record(const delivery::Claim& c, std::optional<int> status,
+                               RetryPolicy policy = RetryPolicy(),
+                               std::optional<std::string> retry_after = std::nullopt) {
+    AttemptResult r;
+    r.status = status;
+    if (!status) {
+      r.error = "connection_refused";
+    }
+    r.retry_after = retry_after;
+    std::vector<Recorded> out;
+    Must([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(
+          out, RecordResults(tx, {&ids_, &clock_, nullptr}, {{c, policy, r, Now(), {}}}, Now(),
+                             [] { return 0.5; }));  // jitter factor 1.0
+      return Status::Ok();
+    });
+    return out;
+  }
+
+  store::Rows Q(const std::string& sql, const store::Params& p = {}) {
+    store::Rows rows;
+    Status st = db_->Read([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(rows, tx.Query(sql, p));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(st.ok()) << st.message();
+    return rows;
+  }
+
+  std::string StateOf(const std::string& delivery_id) {
+    return Q("SELECT state FROM deliveries WHERE id = $1", {delivery_id})[0].Str("state");
+  }
+
+  std::unique_ptr<store::Store> db_;
+  core::ManualClock clock_{1'790'000'000'000};
+  core::IdGenerator ids_{clock_};
+  WebhookRules rules_;
+};
+
+TEST_F(QueueTest, FanOutSchedulesOneDeliveryPerMatchingActiveSubscription) {
+  std::string all = MakeWebhook();
+  std::string courses = MakeWebhook(R"(,"event_types":["course.*"])");
+  std::string inactive = MakeWebhook(R"(,"active":false)");
+  std::string event = Event();
+  store::Rows rows =
+      Q("SELECT webhook_id, state, next_attempt_at FROM deliveries WHERE "
+        "event_id = $1",
+        {event});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].Str("webhook_id"), all);
+  EXPECT_EQ(rows[0].Str("state"), "scheduled");
+  EXPECT_EQ(rows[0].Int("next_attempt_at"), Now());
+}
+
+TEST_F(QueueTest, ClaimsUpToTheLimitOnlyDueAndUnleasedOldestFirst) {
+  std::string wh = MakeWebhook();
+  for (int i = 0; i < 5; ++i) {
+    Event();
+  }
+  std::vector<delivery::Claim> first = ClaimNow(wh, 3);
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_LT(first[0].delivery_id, first[1].delivery_id);
+  EXPECT_NE(first[0].lease_token, first[1].lease_token);
+  EXPECT_EQ(first[0].attempt_number, 1);
+  // The leased ones are not claimed again; the other two are.
+  std::vector<delivery::Claim> second = ClaimNow(wh, 10);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_TRUE(ClaimNow(wh, 10).empty());
+  // A lease that ran out makes the delivery claimable again, with a new token.
+  clock_.Advance(std::chrono::milliseconds(25'001));
+  std::vector<delivery::Claim> again = ClaimNow(wh, 10);
+  ASSERT_EQ(again.size(), 5u);
+  EXPECT_NE(again[0].lease_token, first[0].lease_token);
+}
+
+TEST_F(QueueTest, AResultUnderALostLeaseWritesNothing) {
+  std::string wh = MakeWebhook();
+  Event();
+  delivery::Claim stale = ClaimNow(wh)[0];
+  clock_.Advance(std::chrono::milliseconds(25'001));
+  delivery::Claim fresh = ClaimNow(wh)[0];
+  std::vector<Recorded> r = Record(stale, 200);
+  EXPECT_FALSE(r[0].written);
+  EXPECT_EQ(StateOf(stale.delivery_id), "scheduled");
+  EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM attempts")[0].Int("n"), 0);
+  EXPECT_TRUE(Record(fresh, 200)[0].written);
+  EXPECT_EQ(StateOf(fresh.delivery_id), "succeeded");
+}
+
+TEST_F(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
+  std::string wh = MakeWebhook();
+  Event();
+  delivery::Claim c = ClaimNow(wh)[0];
+  Record(c, 204);
+  store::Rows d =
+      Q("SELECT state, attempt_count, last_status, lease_token, next_attempt_at, "
+        "finished_at FROM deliveries");
+  EXPECT_EQ(d[0].Str("state"), "succeeded");
+  EXPECT_EQ(d[0].Int("attempt_count"), 1);
+  EXPECT_EQ(d[0].Int("last_status"), 204);
+  EXPECT_TRUE(d[0].IsNull("next_attempt_at"));
+  EXPECT_EQ(d[0].Int("finished_at"), Now());
+  store::Rows a = Q("SELECT number, status FROM attempts WHERE delivery_id = $1", {c.delivery_id});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].Int("number"), 1);
+  EXPECT_EQ(Q("SELECT last_success_at FROM webhooks")[0].Int("last_success_at"), Now());
+}
+
+TEST_F(QueueTest, AFailedAttemptIsRetriedOnTheSchedule) {
+  std::string wh = MakeWebhook();
+  Event();
+  delivery::Claim c = ClaimNow(wh)[0];
+  Record(c, 500);
+  store::Rows d =
+      Q("SELECT state, attempt_count, next_attempt_at, last_status, lease_until "
+        "FROM deliveries");
+  EXPECT_EQ(d[0].Str("state"), "scheduled");
+  EXPECT_EQ(d[0].Int("attempt_count"), 1);
+  EXPECT_EQ(d[0].Int("next_attempt_at"), Now() + 2000);
+  EXPECT_TRUE(d[0].IsNull("lease_until"));
+  EXPECT_TRUE(ClaimNow(wh).empty());  // not due yet
+  clock_.Advance(std::chrono::milliseconds(2000));
+  std::vector<delivery::Claim> next = ClaimNow(wh);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].attempt_number, 2);
+}
+
+TEST_F(QueueTest, RetryAfterOn429IsHonoured) {
+  std::string wh = MakeWebhook();
+  Event();
+  Record(ClaimNow(wh)[0], 429, RetryPolicy(), "120");
+  EXPECT_EQ(Q("SELECT next_attempt_at FROM deliveries")[0].Int("next_attempt_at"), Now() + 120'000);
+}
+
+TEST_F(QueueTest, ExhaustionWithoutASuccessDisablesAndTellsTheOtherSubscriptions) {
+  std::string failing = MakeWebhook(R"(,"retry_policy":{"schedule":"custom","delays_s":[]})");
+  std::string listener = MakeWebhook(R"(,"event_types":["webhook.disabled"])");
+  Event();
+  Event();
+  std::vector<delivery::Claim> claims = ClaimNow(failing, 1);
+  RetryPolicy once;
+  once.schedule = Schedule::kCustom;
+  Record(claims[0], 500, once);
+  EXPECT_EQ(StateOf(claims[0].delivery_id), "failed");
+  store::Rows w = Q("SELECT active, deactivate_reason FROM webhooks WHERE id = $1", {failing});
+  EXPECT_EQ(w[0].Int("active"), 0);
+  EXPECT_EQ(w[0].Str("deactivate_reason"), "retries_exhausted");
+  // Its other scheduled delivery is canceled.
+  EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND state = "
+              "'canceled'",
+              {failing})[0]
+                .Int("n"),
+            1);
+  // webhook.disabled is an event, fanned out to the subscription that listens for it.
+  store::Rows e = Q("SELECT payload FROM events WHERE type = 'webhook.disabled'");
+  ASSERT_EQ(e.size(), 1u);
+  json::object data = json::parse(e[0].Str("payload")).at("data").as_object();
+  EXPECT_EQ(data.at("id").as_string(), failing);
+  EXPECT_EQ(data.at("deactivate_reason"), "retries_exhausted");
+  EXPECT_EQ(data.at("url"), "http://127.0.0.1/hook");
+  EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND event_type = "
+              "'webhook.disabled'",
+              {listener})[0]
+                .Int("n"),
+            1);
+}
+
+TEST_F(QueueTest, ExhaustionAfterASuccessSinceTheDeliveryWasCreatedKeepsItActive) {
+  std::string wh = MakeWebhook(R"(,"retry_policy":{"schedule":"custom","delays_s":[]})");
+  Event();
+  Event();
+  std::vector<delivery::Claim> claims = ClaimNow(wh, 2);
+  RetryPolicy once;
+  once.schedule = Schedule::kCustom;
+  Record(claims[1], 200, once);
+  Record(claims[0], 500, once);
+  EXPECT_EQ(StateOf(claims[0].delivery_id), "failed");
+  EXPECT_EQ(Q("SELECT active FROM webhooks")[0].Int("active"), 1);
+}
+
+TEST_F(QueueTest, GoneDisablesAtOnce) {
+  std::string wh = MakeWebhook();
+  Event();
+  delivery::Claim c = ClaimNow(wh)[0];
+  Record(c, 410);
+  EXPECT_EQ(StateOf(c.delivery_id), "failed");
+  EXPECT_EQ(Q("SELECT deactivate_reason FROM webhooks")[0].Str("deactivate_reason"), "http_410");
+}
+
+TEST_F(QueueTest, AnAttemptInFlightWhenCanceledIsRecordedAndOnlyA2xxChangesTheState) {
+  std::string wh = MakeWebhook();
+  Event();
+  Event();
+  std::vector<delivery::Claim> claims = ClaimNow(wh, 2);
+  Must([&](store::Tx& tx) { return CancelScheduled(tx, wh, Now()).status(); });
+  Record(claims[0], 500);
+  Record(claims[1], 200);
+  EXPECT_EQ(StateOf(claims[0].delivery_id), "canceled");
+  EXPECT_EQ(StateOf(claims[1].delivery_id), "succeeded");
+  EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM attempts")[0].Int("n"), 2);
+}
+
+TEST_F(QueueTest, ClearingLeasesAtStartMakesInFlightWorkDueAgain) {
+  std::string wh = MakeWebhook();
+  Event();
+  ASSERT_EQ(ClaimNow(wh).size(), 1u);
+  EXPECT_TRUE(ClaimNow(wh).empty());
+  Must([&](store::Tx& tx) { return ClearLeases(tx); });
+  EXPECT_EQ(ClaimNow(wh).size(), 1u);
+}
+
+TEST_F(QueueTest, NextDueIsTheEarliestUnleasedDueTimeOrLeaseExpiry) {
+  std::string wh = MakeWebhook();
+  Event();
+  auto next = [&] {
+    std::optional<int64_t> t;
+    Must([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(t, NextDueAt(tx));
+      return Status::Ok();
+    });
+    return t;
+  };
+  EXPECT_EQ(next(), Now());
+  ClaimNow(wh);
+  EXPECT_EQ(next(), Now() + 25'000);
+}
+
+TEST_F(QueueTest, RetentionPurgesFinishedWorkButNeverScheduledDeliveriesOrTheirEvents) {
+  std::string wh = MakeWebhook(R"(,"event_types":["learner.created"])");
+  std::string finished_event = Event();
+  std::string scheduled_event = Event();
+  std::string unrouted_event = Event("learner.deleted");  // no subscription hears it
+  Record(ClaimNow(wh, 1)[0], 200);
+  clock_.Advance(std::chrono::hours(24 * 31));
+  std::string recent_event = Event("learner.deleted");
+  Purged purged;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(purged, PurgeBatch(tx, Now() - 30LL * 86'400'000, 100));
+    return Status::Ok();
+  });
+  EXPECT_EQ(purged.deliveries, 1);
+  EXPECT_EQ(purged.attempts, 1);
+  EXPECT_EQ(purged.events, 2);  // the finished delivery's event and the unrouted one
+  EXPECT_EQ(Q("SELECT state FROM deliveries")[0].Str("state"), "scheduled");
+  store::Rows left = Q("SELECT id FROM events ORDER BY seq");
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].Str("id"), scheduled_event);
+  EXPECT_EQ(left[1].Str("id"), recent_event);
+  (void)finished_event;
+  (void)unrouted_event;
+}
+
+}  // namespace
+}  // namespace learnwire::delivery

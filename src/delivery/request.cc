@@ -1,0 +1,59 @@
+#include "delivery/request.h"
+
+#include <algorithm>
+
+#include "delivery/signer.h"
+
+namespace learnwire::delivery {
+
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+AttemptRequest BuildAttemptRequest(const Webhook& webhook,
+                                   const std::vector<std::string>& signing_keys,
+                                   const AttemptInput& in, const std::string& user_agent) {
+  AttemptRequest r;
+  r.url = webhook.url;
+  r.body = in.body;
+  HeaderList& h = r.headers;
+  h.emplace_back("content-type", "application/json");
+  h.emplace_back("user-agent", user_agent);
+  h.emplace_back("webhook-id", in.event_id);
+  h.emplace_back("webhook-timestamp", std::to_string(in.timestamp_s));
+  h.emplace_back("webhook-signature",
+                 SignatureHeader(signing_keys, in.event_id, in.timestamp_s, in.body));
+  if (webhook.legacy_signature && !signing_keys.empty()) {
+    h.emplace_back("x-learnwire-signature", LegacySignature(signing_keys.front(), in.body));
+  }
+  h.emplace_back("x-learnwire-event", in.event_type);
+  h.emplace_back("x-learnwire-attempt", std::to_string(in.attempt_number));
+  h.emplace_back("x-learnwire-delivery", in.delivery_id);
+  if (webhook.basic_auth_username) {
+    h.emplace_back("authorization", "Basic " + Base64(*webhook.basic_auth_username + ":" +
+                                                      webhook.basic_auth_password.value_or("")));
+  }
+  for (const auto& [name, value] : webhook.headers) {
+    h.emplace_back(name, value);
+  }
+  return r;
+}
+
+HeaderList RedactHeaders(const Webhook& webhook, const HeaderList& headers) {
+  HeaderList out;
+  for (const auto& [name, value] : headers) {
+    std::string lower = Lower(name);
+    bool custom = std::any_of(webhook.headers.begin(), webhook.headers.end(),
+                              [&](const auto& c) { return Lower(c.first) == lower; });
+    out.emplace_back(name, (custom || lower == "authorization") ? kRedacted : value);
+  }
+  return out;
+}
+
+}  // namespace learnwire::delivery
