@@ -25,7 +25,7 @@ DeliveryMetrics::DeliveryMetrics(http::Metrics& metrics, store::Store& store,
           "From an event's commit to the start of its delivery's first attempt.", kLatencyBounds)),
       deliveries_(metrics.AddGauge("learnwire_webhook_deliveries", "Deliveries by state.")),
       queue_depth_(metrics.AddGauge("learnwire_webhook_queue_depth",
-                                    "Scheduled deliveries that are due now.")),
+                                    "Deliveries due now and waiting for a free slot.")),
       oldest_due_age_(metrics.AddGauge("learnwire_webhook_oldest_due_age_seconds",
                                        "How long the oldest due delivery has waited.")) {}
 

@@ -300,7 +300,8 @@ Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now) {
   LW_ASSIGN_OR_RETURN(store::Rows due,
                       tx.Query("SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM "
                                "deliveries WHERE state = 'scheduled' AND test = 0 AND "
-                               "next_attempt_at <= $1",
+                               "next_attempt_at <= $1 AND (lease_until IS NULL OR "
+                               "lease_until <= $1)",
                                {now}));
   stats.due = due[0].Int("n");
   if (!due[0].IsNull("oldest")) {

@@ -9,6 +9,7 @@ import {
   startServer, expectStatus, expectProblem, allEvents, eventProblems, validateEvent, EVENT_TYPES_FILE,
 } from './lib/server.mjs';
 import { REPO_ROOT } from './lib/openapi.mjs';
+import { runScenario, SCENARIO_ARGS } from './lib/event-scenario.mjs';
 
 const EVENTS_MD = path.join(REPO_ROOT, '..', 'shared', 'spec', 'EVENTS.md');
 const FILE = JSON.parse(readFileSync(EVENT_TYPES_FILE, 'utf8'));
@@ -177,27 +178,17 @@ describe('"api" examples have the shape the API produces today', () => {
   let s;
   let produced;
   before(async () => {
-    s = await startServer();
-    const grace = expectStatus(await s.api('POST', '/api/v1/learners', { body: { email: 'grace@example.com', firstname: 'Grace', lastname: 'Hopper', external_id: 'HR-1906' } }), 201);
-    expectStatus(await s.api('POST', `/api/v1/learners/${grace.id}/erase`), 200);
-    const ada = expectStatus(await s.api('POST', '/api/v1/learners', {
-      body: { email: 'ada@example.com', firstname: 'Ada', lastname: 'Lovelace', username: 'ada', language: 'en', external_id: 'HR-1815', custom_fields: { team: 'analytics', level: 3, mentor: false } },
-    }), 201);
-    expectStatus(await s.api('PATCH', `/api/v1/learners/${ada.id}`, { body: { lastname: 'King', custom_fields: { team: 'research', level: 4, mentor: true } } }), 200);
-    expectStatus(await s.api('POST', `/api/v1/learners/${ada.id}/ban`), 200);
-    expectStatus(await s.api('POST', `/api/v1/learners/${ada.id}/unban`), 200);
-    expectStatus(await s.api('DELETE', `/api/v1/learners/${ada.id}`), 204);
-    produced = new Map();
-    for (const e of await allEvents(s)) produced.set(e.type, e);
+    s = await startServer({ args: SCENARIO_ARGS });
+    produced = await runScenario(s);
   });
   after(async () => { await s?.stop(); });
 
   const apiTypes = FILE.types.filter((t) => t.example_source === 'api');
 
-  it('the learner types (their resource exists) have examples from the API', () => {
-    const learnerTypes = FILE.types.filter((t) => t.type.startsWith('learner.'));
-    assert.ok(learnerTypes.length >= 6);
-    for (const t of learnerTypes) assert.equal(t.example_source, 'api', `${t.type}: run scripts/event-examples`);
+  it('the learner and webhook types (their resources exist) have examples from the API', () => {
+    const existing = FILE.types.filter((t) => t.type.startsWith('learner.') || t.type.startsWith('webhook.'));
+    assert.ok(existing.length >= 8);
+    for (const t of existing) assert.equal(t.example_source, 'api', `${t.type}: run scripts/event-examples`);
   });
 
   for (const t of apiTypes) {
