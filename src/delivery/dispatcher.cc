@@ -229,12 +229,13 @@ void Dispatcher::StartAttempt(Claim claim, AttemptMaterial material,
   const int64_t now = Now();
   AttemptInput input{claim.delivery_id,        claim.event_id,       claim.event_type,
                      std::move(material.body), claim.attempt_number, now / 1000};
+  const SubscriptionMaterial& sub = *material.subscription;
   AttemptRequest request =
-      BuildAttemptRequest(material.webhook, material.signing_keys, input, options_.user_agent);
+      BuildAttemptRequest(sub.webhook, sub.signing_keys, input, options_.user_agent);
   auto f = std::make_unique<InFlight>();
   f->claim = std::move(claim);
-  f->policy = material.webhook.retry_policy;
-  f->request_headers = RedactHeaders(material.webhook, request.headers);
+  f->policy = sub.webhook.retry_policy;
+  f->request_headers = RedactHeaders(sub.webhook, request.headers);
   f->started_at = now;
   f->promise = std::move(promise);
   const std::string id = f->claim.delivery_id;

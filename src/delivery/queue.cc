@@ -1,6 +1,8 @@
 #include "delivery/queue.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <set>
 
 #include "core/random.h"
 #include "delivery/signer.h"
@@ -168,41 +170,63 @@ Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
 }
 
 Result<std::optional<int64_t>> NextDueAt(store::Tx& tx) {
+  // Two index walks (deliveries_next, deliveries_leased) rather than one scan of every
+  // scheduled row: the backlog may hold millions.
+  LW_ASSIGN_OR_RETURN(store::Rows due,
+                      tx.Query("SELECT next_attempt_at FROM deliveries WHERE state = 'scheduled' "
+                               "AND test = 0 AND lease_until IS NULL ORDER BY next_attempt_at "
+                               "LIMIT 1"));
   LW_ASSIGN_OR_RETURN(
-      store::Rows rows,
-      tx.Query("SELECT MIN(CASE WHEN lease_until IS NULL THEN next_attempt_at ELSE lease_until "
-               "END) AS t FROM deliveries WHERE state = 'scheduled' AND test = 0"));
-  return rows.empty() ? std::nullopt : rows[0].OptInt("t");
+      store::Rows leased,
+      tx.Query("SELECT MIN(lease_until) AS t FROM deliveries WHERE lease_until IS NOT NULL"));
+  std::optional<int64_t> next = due.empty() ? std::nullopt : due[0].OptInt("next_attempt_at");
+  std::optional<int64_t> expiry = leased.empty() ? std::nullopt : leased[0].OptInt("t");
+  if (next && expiry) {
+    return std::optional<int64_t>(std::min(*next, *expiry));
+  }
+  return next ? next : expiry;  // either, or neither
 }
 
-Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t now) {
-  AttemptMaterial m;
+Result<std::shared_ptr<const SubscriptionMaterial>> LoadSubscription(
+    store::Tx& tx, const std::string& organization_id, const std::string& webhook_id, int64_t now) {
+  auto m = std::make_shared<SubscriptionMaterial>();
   bool found = false;
   LW_RETURN_IF_ERROR(tx.QueryEach(std::string("SELECT ") + kWebhookColumns +
                                       " FROM webhooks WHERE id = $1 AND organization_id = $2",
-                                  {claim.webhook_id, claim.organization_id},
-                                  [&](const store::RowView& row) {
-                                    m.webhook = WebhookOfRow(row);
+                                  {webhook_id, organization_id}, [&](const store::RowView& row) {
+                                    m->webhook = WebhookOfRow(row);
                                     found = true;
                                     return Status::Ok();
                                   }));
   if (!found) {
-    return core::NotFound("webhook " + claim.webhook_id + " not found");
+    return core::NotFound("webhook " + webhook_id + " not found");
   }
-  LW_ASSIGN_OR_RETURN(std::vector<StoredSecret> secrets, SigningSecrets(tx, claim.webhook_id, now));
+  LW_ASSIGN_OR_RETURN(std::vector<StoredSecret> secrets, SigningSecrets(tx, webhook_id, now));
   for (const StoredSecret& s : secrets) {
     auto key = DecodeSecret(s.secret);
     if (key.ok()) {
-      m.signing_keys.push_back(std::move(key).value());
+      m->signing_keys.push_back(std::move(key).value());
     }
   }
+  return std::shared_ptr<const SubscriptionMaterial>(std::move(m));
+}
+
+Result<std::string> LoadEventBody(store::Tx& tx, const std::string& organization_id,
+                                  const std::string& event_id) {
   LW_ASSIGN_OR_RETURN(store::Rows event,
                       tx.Query("SELECT payload FROM events WHERE organization_id = $1 AND id = $2",
-                               {claim.organization_id, claim.event_id}));
+                               {organization_id, event_id}));
   if (event.empty()) {
-    return core::NotFound("event " + claim.event_id + " not found");
+    return core::NotFound("event " + event_id + " not found");
   }
-  m.body = event[0].Str("payload");
+  return event[0].Str("payload");
+}
+
+Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t now) {
+  AttemptMaterial m;
+  LW_ASSIGN_OR_RETURN(m.subscription,
+                      LoadSubscription(tx, claim.organization_id, claim.webhook_id, now));
+  LW_ASSIGN_OR_RETURN(m.body, LoadEventBody(tx, claim.organization_id, claim.event_id));
   return m;
 }
 
@@ -211,6 +235,7 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
                                             const Uniform01& uniform) {
   std::vector<Recorded> out;
   out.reserve(finished.size());
+  std::set<std::string> succeeded_webhooks;  // their last_success_at is written once, at the end
   for (const Finished& f : finished) {
     const Claim& c = f.claim;
     const AttemptResult& r = f.result;
@@ -263,10 +288,7 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
       continue;  // /test and /retry never change the subscription
     }
     if (ok) {
-      LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_success_at = $2 WHERE id = $1 AND "
-                                 "(last_success_at IS NULL OR last_success_at < $2)",
-                                 {c.webhook_id, now})
-                             .status());
+      succeeded_webhooks.insert(c.webhook_id);
     } else if (decision && decision->verdict == Verdict::kDisable) {
       LW_RETURN_IF_ERROR(DisableWebhook(tx, ctx, c.webhook_id,
                                         decision->disable_reason.value_or("http_4xx"), now));
@@ -274,11 +296,19 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
       LW_ASSIGN_OR_RETURN(
           store::Rows w,
           tx.Query("SELECT last_success_at FROM webhooks WHERE id = $1", {c.webhook_id}));
-      if (!w.empty() &&
+      // A success recorded earlier in this batch counts too (it is written below).
+      const bool success_in_batch = succeeded_webhooks.count(c.webhook_id) > 0;
+      if (!success_in_batch && !w.empty() &&
           (w[0].IsNull("last_success_at") || w[0].Int("last_success_at") < c.created_at)) {
         LW_RETURN_IF_ERROR(DisableWebhook(tx, ctx, c.webhook_id, "retries_exhausted", now));
       }
     }
+  }
+  for (const std::string& webhook_id : succeeded_webhooks) {
+    LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_success_at = $2 WHERE id = $1 AND "
+                               "(last_success_at IS NULL OR last_success_at < $2)",
+                               {webhook_id, now})
+                           .status());
   }
   return out;
 }

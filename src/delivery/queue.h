@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,13 +61,22 @@ core::Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
 // When the next claim could find work: the earliest unleased due time or lease expiry.
 core::Result<std::optional<int64_t>> NextDueAt(store::Tx& tx);
 
-// What an attempt needs, read at attempt time: the subscription's configuration as it is now,
-// its signing keys (decoded, newest first) and the event's envelope.
-struct AttemptMaterial {
+// What an attempt needs, read at attempt time: the subscription's configuration as it is now and
+// its signing keys (decoded, newest first), shared by the attempts of one claim round, and the
+// event's envelope.
+struct SubscriptionMaterial {
   Webhook webhook;
   std::vector<std::string> signing_keys;
+};
+struct AttemptMaterial {
+  std::shared_ptr<const SubscriptionMaterial> subscription;
   std::string body;
 };
+core::Result<std::shared_ptr<const SubscriptionMaterial>> LoadSubscription(
+    store::Tx& tx, const std::string& organization_id, const std::string& webhook_id, int64_t now);
+core::Result<std::string> LoadEventBody(store::Tx& tx, const std::string& organization_id,
+                                        const std::string& event_id);
+// Both, for one claim.
 core::Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t now);
 
 struct Finished {

@@ -181,6 +181,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries(webhook_id, next_attempt_at)
   WHERE state = 'scheduled' AND test = 0;
 CREATE INDEX deliveries_next ON deliveries(next_attempt_at) WHERE state = 'scheduled' AND test = 0;
+CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE lease_until IS NOT NULL;
 CREATE INDEX deliveries_org ON deliveries(organization_id, id);
 CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
 CREATE INDEX deliveries_event ON deliveries(event_id);
