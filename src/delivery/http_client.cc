@@ -22,6 +22,7 @@ struct Transfer {
   std::string body;
   HttpClient::Done done;
   const GuardConfig* guard = nullptr;
+  bool plain_http = false;  // http://: only to allowed networks, or with allow_http_webhooks
   std::size_t max_excerpt = 0;
   AttemptResult result;
   bool excerpt_full = false;
@@ -100,6 +101,11 @@ curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* addr
   }
   if (std::optional<std::string> why = BlockedMessage(*ip, *t->guard)) {
     t->blocked = *why;
+    return CURL_SOCKET_BAD;
+  }
+  if (t->plain_http && !PlainHttpAllowed(*ip, *t->guard)) {
+    t->blocked = "plain http:// to " + ip->ToString() +
+                 " is not allowed: https:// is required outside allowed_private_networks";
     return CURL_SOCKET_BAD;
   }
   return socket(address->family, address->socktype, address->protocol);
@@ -204,6 +210,8 @@ void HttpClient::Start(const AttemptRequest& request, Done done) {
   t->body = request.body;
   t->done = std::move(done);
   t->guard = &impl_->options.guard;
+  auto parsed = ParseWebhookUrl(request.url);
+  t->plain_http = !parsed.ok() || parsed->scheme == "http";
   t->max_excerpt = impl_->options.max_excerpt;
   for (const auto& [name, value] : request.headers) {
     t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());

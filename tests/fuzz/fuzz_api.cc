@@ -1,6 +1,7 @@
 // libFuzzer target: arbitrary request targets and bodies through the real routes (URL decoding,
-// routing, authentication, body parsing, validation, the domain, SQLite :memory:). Any 5xx, any
-// response that is not JSON, or a crash is a finding.
+// routing, authentication, body parsing, validation, the domain, subscriptions and the delivery
+// audit, SQLite :memory:). Any 5xx, any response that is not JSON, or a crash is a finding. No
+// dispatcher runs (and no DNS is asked): /test and /retry are left out.
 //
 // Input: byte 0 picks the operation, byte 1 the credential, the rest splits at the first 0x00
 // into a query string (or path suffix) and a body.
@@ -15,6 +16,7 @@
 #include "api/resources.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "delivery/webhooks.h"
 #include "domain/identity.h"
 #include "http/message.h"
 #include "http/request_target.h"
@@ -35,7 +37,8 @@ struct Harness {
   api::KeyCache key_cache{clock};
   api::Services services;
   http::Router router;
-  std::string admin_key, read_key, learner_id;
+  delivery::WebhookRules webhook_rules;
+  std::string admin_key, read_key, learner_id, webhook_id;
 
   Harness() {
     auto opened = store::OpenMigratedSqlite({":memory:"});
@@ -65,12 +68,24 @@ struct Harness {
     services.auth_failures = &failures;
     services.key_cache = &key_cache;
     services.cursor_key = "fuzz";
+    webhook_rules.guard.allowed_private_networks = {*core::ParseCidr("127.0.0.0/8")};
+    webhook_rules.resolve = [](const std::string&) {
+      return core::Result<std::vector<core::IpAddress>>(core::Unavailable("no DNS here"));
+    };
+    services.webhook_rules = &webhook_rules;
     api::RegisterLearners(router, services);
     api::RegisterEvents(router, services);
     api::RegisterApiKeys(router, services);
+    api::RegisterWebhooks(router, services);
+    api::RegisterDeliveries(router, services);
     http::Response created = Send("POST", "/api/v1/learners", admin_key,
                                   R"({"email":"seed@x.io","firstname":"S","lastname":"E"})");
     learner_id = std::string(boost::json::parse(created.body).at("id").as_string());
+    http::Response webhook =
+        Send("POST", "/api/v1/webhooks", admin_key,
+             R"({"name":"fuzz","url":"http://127.0.0.1:9/hook","headers":{"X-A":"b"},)"
+             R"("basic_auth":{"username":"u","password":"p"}})");
+    webhook_id = std::string(boost::json::parse(webhook.body).at("id").as_string());
   }
 
   http::Response Send(const std::string& method, const std::string& target, const std::string& key,
@@ -121,7 +136,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& key = data[1] % 3 == 0 ? h.admin_key : data[1] % 3 == 1 ? h.read_key : query;
   std::string lrn = "/api/v1/learners/" + h.learner_id;
   http::Response r;
-  switch (data[0] % 10) {
+  std::string wh = "/api/v1/webhooks/" + h.webhook_id;
+  switch (data[0] % 16) {
     case 0:
       r = h.Send("POST", "/api/v1/learners", key, body);
       break;
@@ -148,6 +164,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 8:
       r = h.Send("POST", lrn + "/ban", key, body);
+      break;
+    case 9:
+      r = h.Send("POST", "/api/v1/webhooks", key, body);
+      break;
+    case 10:
+      r = h.Send("PATCH", wh, key, body);
+      break;
+    case 11:
+      r = h.Send("PUT", wh, key, body);
+      break;
+    case 12:
+      r = h.Send("POST", wh + "/replay", key, body);
+      break;
+    case 13:
+      r = h.Send("GET", "/api/v1/deliveries?" + query, key, "");
+      break;
+    case 14:
+      r = h.Send("GET", wh + "/deliveries?" + query, key, "");
       break;
     default:
       r = h.Send("GET", "/api/v1/api-keys?" + query, key, "");
