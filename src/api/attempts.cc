@@ -51,8 +51,8 @@ AttemptSlot::~AttemptSlot() {
 http::Response AttemptSlot::Refused() const {
   http::Response r = http::Problem(
       429, "rate-limited",
-      "too many test or retry attempts are running (at most 4 at once per organization); "
-      "try again shortly");
+      "too many test or retry attempts are running (at most 4 at once per organization, 16 in "
+      "all); try again shortly");
   r.SetHeader("retry-after", "1");
   return r;
 }

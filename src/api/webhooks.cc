@@ -81,9 +81,10 @@ Response Create(RequestContext& ctx) {
   if (!body.ok()) {
     return ctx.Fail(body.status());
   }
+  const delivery::WebhookRules rules = delivery::WithUrlResolved(Rules(ctx), **body);
   return ctx.Commit([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(delivery::CreatedWebhook created,
-                        delivery::CreateWebhook(tx, WriterOf(ctx), Rules(ctx), **body));
+                        delivery::CreateWebhook(tx, WriterOf(ctx), rules, **body));
     json::object out = delivery::RenderWebhook(created.webhook);
     // The secret is shown once (and by GET /secret): a replay of this request does not repeat it.
     out["secret"] = "********";
@@ -115,9 +116,10 @@ Response Update(RequestContext& ctx, delivery::WriteMode mode) {
   if (auto s = NotFoundUnlessWebhookId(id); !s.ok()) {
     return ctx.Fail(s);
   }
+  const delivery::WebhookRules rules = delivery::WithUrlResolved(Rules(ctx), **body);
   return ctx.Commit([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(delivery::Webhook w,
-                        delivery::UpdateWebhook(tx, WriterOf(ctx), Rules(ctx), id, **body, mode));
+                        delivery::UpdateWebhook(tx, WriterOf(ctx), rules, id, **body, mode));
     return Json(200, delivery::RenderWebhook(w));
   });
 }

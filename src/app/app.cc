@@ -135,6 +135,14 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
 }
 
 int Serve(const Config& config, bool demo, const Hooks& hooks) {
+  if (!config.secret_key_file.empty()) {
+    // Signing secrets and webhook credentials would be stored in plaintext: refuse rather than
+    // let an operator believe they are encrypted.
+    core::Log(core::LogLevel::kError,
+              "secret_key_file: encryption at rest is not available in "
+              "this version; remove the setting to start");
+    return 2;
+  }
   auto opened = OpenStore(config);
   if (!opened.ok()) {
     core::Log(core::LogLevel::kError, "cannot open the store",

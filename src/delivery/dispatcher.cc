@@ -132,19 +132,45 @@ void Dispatcher::Run() {
 void Dispatcher::ClaimRound() {
   const int64_t now = Now();
   std::vector<std::pair<Claim, AttemptMaterial>> started;
+  std::vector<Claim> adopted;
   core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
     started.clear();
+    adopted.clear();
     LW_ASSIGN_OR_RETURN(std::vector<std::string> ring, ActiveWebhookIds(tx));
     for (std::size_t i = 0; i < ring.size(); ++i) {
       const std::string& webhook_id = ring[(ring_start_ + i) % ring.size()];
-      const int free = options_.in_flight_per_subscription - in_flight_by_webhook_[webhook_id];
+      auto busy = in_flight_by_webhook_.find(webhook_id);
+      const int free = options_.in_flight_per_subscription -
+                       (busy == in_flight_by_webhook_.end() ? 0 : busy->second);
       if (free <= 0) {
         continue;
       }
       LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, now, free, lease_));
+      std::shared_ptr<const SubscriptionMaterial> subscription;
       for (Claim& c : claims) {
-        LW_ASSIGN_OR_RETURN(AttemptMaterial m, LoadMaterial(tx, c, now));
-        started.emplace_back(std::move(c), std::move(m));
+        if (in_flight_.count(c.delivery_id)) {
+          // Its lease ran out while the attempt is still alive (a clock step, or results that
+          // could not be written): the attempt keeps going under the new lease, never twice.
+          adopted.push_back(std::move(c));
+          continue;
+        }
+        if (!subscription) {
+          // Read once per round for all of this subscription's attempts.
+          LW_ASSIGN_OR_RETURN(subscription,
+                              LoadSubscription(tx, c.organization_id, webhook_id, now));
+        }
+        core::Result<std::string> body = LoadEventBody(tx, c.organization_id, c.event_id);
+        if (!body.ok()) {
+          if (body.status().code() != core::Code::kNotFound) {
+            return body.status();
+          }
+          // Nothing can be sent for it; one bad row must not stop every delivery.
+          core::Log(core::LogLevel::kError, "dispatcher: the event of a delivery is missing",
+                    {{"delivery_id", c.delivery_id}, {"event_id", c.event_id}});
+          LW_RETURN_IF_ERROR(AbandonDelivery(tx, c, now));
+          continue;
+        }
+        started.emplace_back(std::move(c), AttemptMaterial{subscription, std::move(body).value()});
       }
     }
     ring_start_ = ring.empty() ? 0 : (ring_start_ + 1) % ring.size();
@@ -157,6 +183,9 @@ void Dispatcher::ClaimRound() {
     core::Log(core::LogLevel::kError, "dispatcher: claim failed", {{"error", status.message()}});
     next_due_ms_ = now + options_.idle_poll.count();
     return;
+  }
+  for (Claim& c : adopted) {
+    in_flight_.at(c.delivery_id)->claim.lease_token = c.lease_token;
   }
   for (auto& [claim, material] : started) {
     StartAttempt(std::move(claim), std::move(material), nullptr);
@@ -203,6 +232,10 @@ void Dispatcher::TakeRequests() {
     taken.swap(requests_);
   }
   for (Request& r : taken) {
+    if (in_flight_.count(r.delivery_id)) {
+      r.promise.set_value(core::Conflict("an attempt of this delivery is in flight"));
+      continue;
+    }
     const int64_t now = Now();
     std::optional<Claim> claim;
     std::optional<AttemptMaterial> material;
@@ -254,14 +287,21 @@ void Dispatcher::StartAttempt(Claim claim, AttemptMaterial material,
 }
 
 void Dispatcher::RecordBatch() {
-  if (finished_ids_.empty()) {
-    return;
-  }
+  std::vector<std::string> ids;
   std::vector<Finished> batch;
-  batch.reserve(finished_ids_.size());
   for (const std::string& id : finished_ids_) {
-    InFlight& f = *in_flight_.at(id);
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || !it->second->result ||
+        std::find(ids.begin(), ids.end(), id) != ids.end()) {
+      continue;
+    }
+    const InFlight& f = *it->second;
+    ids.push_back(id);
     batch.push_back({f.claim, f.policy, *f.result, f.started_at, f.request_headers});
+  }
+  if (batch.empty()) {
+    finished_ids_.clear();
+    return;
   }
   std::vector<Recorded> recorded;
   core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
@@ -269,19 +309,27 @@ void Dispatcher::RecordBatch() {
     return core::Status::Ok();
   });
   if (!status.ok()) {
-    // Kept in memory and written with the next batch; the leases outlast a short outage.
+    // Kept in memory and written with the next batch. Should the leases run out meanwhile, the
+    // next claim round adopts them (ClaimRound), so nothing is sent twice.
     core::Log(core::LogLevel::kError, "dispatcher: recording results failed",
               {{"error", status.message()}, {"results", std::to_string(batch.size())}});
     return;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const std::string& id = finished_ids_[i];
-    auto it = in_flight_.find(id);
+    auto it = in_flight_.find(ids[i]);
     InFlight& f = *it->second;
     const AttemptResult& r = *f.result;
     const bool ok = r.status && *r.status >= 200 && *r.status < 300;
     (ok ? stats_.attempts_succeeded : stats_.attempts_failed)++;
-    if (options_.observer) {
+    if (r.error) {
+      // The detail (curl's reason, the guard's sentence) is for operators; it names no secret.
+      core::Log(core::LogLevel::kInfo, "webhook attempt failed",
+                {{"delivery_id", ids[i]},
+                 {"webhook_id", f.claim.webhook_id},
+                 {"error", *r.error},
+                 {"detail", r.error_detail}});
+    }
+    if (options_.observer && recorded[i].written) {
       options_.observer->AttemptRecorded(Outcome(r), r.duration_ms);
       if (f.claim.kind == AttemptKind::kScheduled && f.claim.attempt_number == 1) {
         options_.observer->FirstAttemptLatency(f.started_at - f.claim.created_at);
@@ -294,8 +342,13 @@ void Dispatcher::RecordBatch() {
       }
     }
     if (f.promise) {
-      f.promise->set_value(AttemptSummary{id, f.claim.attempt_number, r.status, r.error,
-                                          r.duration_ms, r.response_excerpt, recorded[i].state});
+      if (recorded[i].written) {
+        f.promise->set_value(AttemptSummary{ids[i], f.claim.attempt_number, r.status, r.error,
+                                            r.duration_ms, r.response_excerpt, recorded[i].state});
+      } else {
+        f.promise->set_value(
+            core::Conflict("the attempt's result was not recorded: " + recorded[i].why));
+      }
     }
     in_flight_.erase(it);
   }

@@ -167,9 +167,10 @@ struct HttpClient::Impl {
     curl_off_t total_us = 0;
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
     r.duration_ms = static_cast<int64_t>(total_us / 1000);
-    if (status >= 100) {
-      // The status line decides the outcome; what went wrong reading the body after it does
-      // not (and the excerpt limit is a deliberate abort).
+    if (status >= 200) {
+      // The final status line decides the outcome; what went wrong reading the body after it
+      // does not (and the excerpt limit is a deliberate abort). An interim 1xx alone is not an
+      // answer.
       r.status = static_cast<int>(status);
     } else if (t->blocked) {
       r.error = "blocked_by_url_guard";

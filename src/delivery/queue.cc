@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <set>
 
+#include "core/log.h"
 #include "core/random.h"
 #include "delivery/signer.h"
 
@@ -230,79 +231,107 @@ Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t 
   return m;
 }
 
+namespace {
+
+// One result: the delivery's new state (fenced), its attempt row, and what it does to the
+// subscription. Sets `rec`; `succeeded_webhooks` holds the subscriptions with a 2xx so far.
+Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished& f, int64_t now,
+                 const Uniform01& uniform, const std::set<std::string>& succeeded_webhooks,
+                 Recorded& rec) {
+  const Claim& c = f.claim;
+  const AttemptResult& r = f.result;
+  const bool ok = Is2xx(r);
+  // What the delivery becomes, written with CASE so a delivery canceled while its attempt was
+  // in flight stays canceled unless the attempt succeeded.
+  std::string state_sql = "state";
+  std::optional<int64_t> next;
+  std::optional<Decision> decision;
+  if (ok) {
+    state_sql = "'succeeded'";
+  } else if (c.kind == AttemptKind::kTest) {
+    state_sql = "'failed'";
+  } else if (c.kind == AttemptKind::kScheduled) {
+    AttemptOutcome outcome{r.status, !r.status.has_value(), r.retry_after};
+    decision = Decide(f.policy, c.attempt_number, outcome, core::FromUnixMs(now), uniform);
+    if (decision->verdict == Verdict::kRetry) {
+      next = core::ToUnixMs(*decision->next_attempt_at);
+    } else {
+      state_sql = "CASE WHEN state = 'scheduled' THEN 'failed' ELSE state END";
+    }
+  }
+  LW_ASSIGN_OR_RETURN(
+      store::Rows updated,
+      tx.Query("UPDATE deliveries SET state = " + state_sql +
+                   ", attempt_count = $3, next_attempt_at = CASE WHEN " + state_sql +
+                   " = 'scheduled' THEN $4 ELSE NULL END, last_status = $5, last_error = $6, "
+                   "lease_until = NULL, leased_by = NULL, lease_token = NULL, "
+                   "finished_at = CASE WHEN " +
+                   state_sql +
+                   " = 'scheduled' THEN NULL ELSE COALESCE(finished_at, $7) END, "
+                   "first_attempt_at = COALESCE(first_attempt_at, $8), updated_at = $7 "
+                   "WHERE id = $1 AND lease_token = $2 RETURNING state",
+               {c.delivery_id, c.lease_token, c.attempt_number, next, r.status, r.error, now,
+                f.started_at}));
+  if (updated.empty()) {
+    rec.why = "the lease was lost: another claim owns this delivery now";
+    return Status::Ok();
+  }
+  rec.written = true;
+  rec.state = updated[0].Str("state");
+  LW_RETURN_IF_ERROR(
+      tx.Exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, "
+              "error, response_excerpt, response_headers, request_headers) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+              {c.delivery_id, c.attempt_number, f.started_at, r.duration_ms, r.status, r.error,
+               r.response_excerpt, HeadersJson(r.response_headers), HeadersJson(f.request_headers)})
+          .status());
+  if (c.kind != AttemptKind::kScheduled) {
+    return Status::Ok();  // /test and /retry never change the subscription's state
+  }
+  if (decision && decision->verdict == Verdict::kDisable) {
+    return DisableWebhook(tx, ctx, c.webhook_id, decision->disable_reason.value_or("http_4xx"),
+                          now);
+  }
+  if (decision && decision->exhausted && rec.state == "failed" &&
+      !succeeded_webhooks.count(c.webhook_id)) {
+    LW_ASSIGN_OR_RETURN(
+        store::Rows w,
+        tx.Query("SELECT last_success_at FROM webhooks WHERE id = $1", {c.webhook_id}));
+    if (!w.empty() &&
+        (w[0].IsNull("last_success_at") || w[0].Int("last_success_at") < c.created_at)) {
+      return DisableWebhook(tx, ctx, c.webhook_id, "retries_exhausted", now);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
                                             const std::vector<Finished>& finished, int64_t now,
                                             const Uniform01& uniform) {
   std::vector<Recorded> out;
   out.reserve(finished.size());
-  std::set<std::string> succeeded_webhooks;  // their last_success_at is written once, at the end
+  // A 2xx of a scheduled attempt or a /retry (not a /test) counts as the subscription's last
+  // success; written once per subscription, at the end, and seen by later results of the batch.
+  std::set<std::string> succeeded_webhooks;
   for (const Finished& f : finished) {
-    const Claim& c = f.claim;
-    const AttemptResult& r = f.result;
-    const bool ok = Is2xx(r);
-    // What the delivery becomes, written with CASE so a delivery canceled while its attempt was
-    // in flight stays canceled unless the attempt succeeded.
-    std::string state_sql = "state";
-    std::optional<int64_t> next;
-    std::optional<Decision> decision;
-    if (ok) {
-      state_sql = "'succeeded'";
-    } else if (c.kind == AttemptKind::kTest) {
-      state_sql = "'failed'";
-    } else if (c.kind == AttemptKind::kScheduled) {
-      AttemptOutcome outcome{r.status, !r.status.has_value(), r.retry_after};
-      decision = Decide(f.policy, c.attempt_number, outcome, core::FromUnixMs(now), uniform);
-      if (decision->verdict == Verdict::kRetry) {
-        next = core::ToUnixMs(*decision->next_attempt_at);
-      } else {
-        state_sql = "CASE WHEN state = 'scheduled' THEN 'failed' ELSE state END";
+    Recorded rec{f.claim.delivery_id, false, "", ""};
+    LW_RETURN_IF_ERROR(tx.Exec("SAVEPOINT record_result").status());
+    Status st = RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec);
+    if (st.ok()) {
+      LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
+      if (rec.written && Is2xx(f.result) && f.claim.kind != AttemptKind::kTest) {
+        succeeded_webhooks.insert(f.claim.webhook_id);
       }
+    } else {
+      LW_RETURN_IF_ERROR(tx.Exec("ROLLBACK TO record_result").status());
+      LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
+      core::Log(core::LogLevel::kError, "dispatcher: a result could not be recorded",
+                {{"delivery_id", f.claim.delivery_id}, {"error", st.message()}});
+      rec = Recorded{f.claim.delivery_id, false, "", "it could not be written: " + st.message()};
     }
-    LW_ASSIGN_OR_RETURN(
-        store::Rows updated,
-        tx.Query("UPDATE deliveries SET state = " + state_sql +
-                     ", attempt_count = $3, next_attempt_at = CASE WHEN " + state_sql +
-                     " = 'scheduled' THEN $4 ELSE NULL END, last_status = $5, last_error = $6, "
-                     "lease_until = NULL, leased_by = NULL, "
-                     "finished_at = CASE WHEN " +
-                     state_sql +
-                     " = 'scheduled' THEN NULL ELSE COALESCE(finished_at, $7) END, "
-                     "first_attempt_at = COALESCE(first_attempt_at, $8), updated_at = $7 "
-                     "WHERE id = $1 AND lease_token = $2 RETURNING state",
-                 {c.delivery_id, c.lease_token, c.attempt_number, next, r.status, r.error, now,
-                  f.started_at}));
-    Recorded rec{c.delivery_id, !updated.empty(), updated.empty() ? "" : updated[0].Str("state")};
-    out.push_back(rec);
-    if (!rec.written) {
-      continue;  // fenced out: another claim owns this delivery now
-    }
-    LW_RETURN_IF_ERROR(
-        tx.Exec(
-              "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, "
-              "error, response_excerpt, response_headers, request_headers) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-              {c.delivery_id, c.attempt_number, f.started_at, r.duration_ms, r.status, r.error,
-               r.response_excerpt, HeadersJson(r.response_headers), HeadersJson(f.request_headers)})
-            .status());
-    if (c.kind != AttemptKind::kScheduled) {
-      continue;  // /test and /retry never change the subscription
-    }
-    if (ok) {
-      succeeded_webhooks.insert(c.webhook_id);
-    } else if (decision && decision->verdict == Verdict::kDisable) {
-      LW_RETURN_IF_ERROR(DisableWebhook(tx, ctx, c.webhook_id,
-                                        decision->disable_reason.value_or("http_4xx"), now));
-    } else if (decision && decision->exhausted && rec.state == "failed") {
-      LW_ASSIGN_OR_RETURN(
-          store::Rows w,
-          tx.Query("SELECT last_success_at FROM webhooks WHERE id = $1", {c.webhook_id}));
-      // A success recorded earlier in this batch counts too (it is written below).
-      const bool success_in_batch = succeeded_webhooks.count(c.webhook_id) > 0;
-      if (!success_in_batch && !w.empty() &&
-          (w[0].IsNull("last_success_at") || w[0].Int("last_success_at") < c.created_at)) {
-        LW_RETURN_IF_ERROR(DisableWebhook(tx, ctx, c.webhook_id, "retries_exhausted", now));
-      }
-    }
+    out.push_back(std::move(rec));
   }
   for (const std::string& webhook_id : succeeded_webhooks) {
     LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_success_at = $2 WHERE id = $1 AND "
@@ -311,6 +340,16 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
                            .status());
   }
   return out;
+}
+
+Status AbandonDelivery(store::Tx& tx, const Claim& claim, int64_t now) {
+  return tx
+      .Exec(
+          "UPDATE deliveries SET state = 'failed', next_attempt_at = NULL, lease_until = NULL, "
+          "leased_by = NULL, lease_token = NULL, finished_at = $3, updated_at = $3 "
+          "WHERE id = $1 AND lease_token = $2",
+          {claim.delivery_id, claim.lease_token, now})
+      .status();
 }
 
 Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now) {
@@ -345,7 +384,8 @@ Status ReleaseLeases(store::Tx& tx, const std::vector<Claim>& claims) {
     const char* sql =
         c.kind == AttemptKind::kTest
             ? "UPDATE deliveries SET state = 'failed', last_error = 'timeout', next_attempt_at = "
-              "NULL, lease_until = NULL, leased_by = NULL WHERE id = $1 AND lease_token = $2"
+              "NULL, lease_until = NULL, leased_by = NULL, finished_at = updated_at "
+              "WHERE id = $1 AND lease_token = $2"
             : "UPDATE deliveries SET lease_until = NULL, leased_by = NULL WHERE id = $1 AND "
               "lease_token = $2";
     LW_RETURN_IF_ERROR(tx.Exec(sql, {c.delivery_id, c.lease_token}).status());

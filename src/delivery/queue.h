@@ -90,14 +90,17 @@ struct Finished {
 // What a batch of results did (for metrics and for /test and /retry callers).
 struct Recorded {
   std::string delivery_id;
-  bool written = false;  // false: the lease was lost (fenced out)
+  bool written = false;  // false: fenced out (the lease was lost) or the write failed
   std::string state;     // the delivery's state afterwards
+  std::string why;       // when not written
 };
 
 // Records finished attempts in one transaction: each attempt row, the delivery's new state
-// (fenced by its lease token), and the subscription's: last success, or disabling it (410,
-// disable_on_4xx, retries exhausted with no 2xx since the delivery was created), which cancels
-// its scheduled deliveries and emits webhook.disabled.
+// (fenced by its lease token, which the write then clears so it cannot be used twice), and the
+// subscription's: last success, or disabling it (410, disable_on_4xx, retries exhausted with no
+// 2xx since the delivery was created), which cancels its scheduled deliveries and emits
+// webhook.disabled. Each result is written under its own savepoint: one that fails is logged
+// and left out (its lease runs out and it is attempted again), never blocking the others.
 core::Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
                                                   const std::vector<Finished>& finished,
                                                   int64_t now, const Uniform01& uniform);
@@ -109,6 +112,9 @@ struct QueueStats {
   int64_t oldest_due_age_ms = 0;                          // 0 when nothing is due
 };
 core::Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now);
+
+// Ends a claimed delivery that cannot be attempted (its event is gone): `failed`.
+core::Status AbandonDelivery(store::Tx& tx, const Claim& claim, int64_t now);
 
 // Gives leases back without an attempt (shutdown): the deliveries are due again at once.
 core::Status ReleaseLeases(store::Tx& tx, const std::vector<Claim>& claims);

@@ -171,6 +171,50 @@ TEST_F(QueueTest, AResultUnderALostLeaseWritesNothing) {
   EXPECT_EQ(StateOf(fresh.delivery_id), "succeeded");
 }
 
+TEST_F(QueueTest, AResultWriteUsesUpItsLeaseToken) {
+  std::string wh = MakeWebhook();
+  Event();
+  delivery::Claim c = ClaimNow(wh)[0];
+  EXPECT_TRUE(Record(c, 500)[0].written);
+  // The same claim cannot write a second result (no second attempt row, no PRIMARY KEY clash).
+  std::vector<Recorded> again = Record(c, 200);
+  EXPECT_FALSE(again[0].written);
+  EXPECT_EQ(StateOf(c.delivery_id), "scheduled");
+  EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM attempts")[0].Int("n"), 1);
+}
+
+TEST_F(QueueTest, OneResultThatCannotBeWrittenDoesNotBlockTheBatch) {
+  std::string wh = MakeWebhook();
+  Event();
+  Event();
+  std::vector<delivery::Claim> claims = ClaimNow(wh, 2);
+  // An attempt row already holds the number the first result would use.
+  Must([&](store::Tx& tx) {
+    return tx
+        .Exec(
+            "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, "
+            "response_headers, request_headers) VALUES ($1, 1, 0, 0, '{}', '{}')",
+            {claims[0].delivery_id})
+        .status();
+  });
+  AttemptResult ok;
+  ok.status = 200;
+  std::vector<Recorded> out;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(out, RecordResults(tx, {&ids_, &clock_, nullptr},
+                                           {{claims[0], RetryPolicy(), ok, Now(), {}},
+                                            {claims[1], RetryPolicy(), ok, Now(), {}}},
+                                           Now(), [] { return 0.5; }));
+    return Status::Ok();
+  });
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[0].written);
+  EXPECT_FALSE(out[0].why.empty());
+  EXPECT_TRUE(out[1].written);
+  EXPECT_EQ(StateOf(claims[0].delivery_id), "scheduled");  // its lease runs out; tried again
+  EXPECT_EQ(StateOf(claims[1].delivery_id), "succeeded");
+}
+
 TEST_F(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
   std::string wh = MakeWebhook();
   Event();

@@ -1,5 +1,7 @@
 // The input rules of a subscription (WEBHOOKS.md §1): every field checked, every error collected
 // into one 422 with the field's path.
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <set>
@@ -469,6 +471,11 @@ class BodyReader {
           Error(field, "may hold visible ASCII characters, spaces and tabs only");
           continue;
         }
+        if (value->find_first_not_of(" \t") == std::string::npos) {
+          // An empty value cannot be sent (HTTP clients drop such a header).
+          Error(field, "needs a value with at least one visible character");
+          continue;
+        }
       }
       w_.headers.emplace_back(name, *value);
     }
@@ -508,7 +515,9 @@ class BodyReader {
     }
     if (mode_ != WriteMode::kCreate || !secret) {
       // Read-only after create: accepted only when it is the current secret.
-      if (v->is_string() && CurrentSecret() == std::string(v->get_string())) {
+      std::optional<std::string> current = CurrentSecret();
+      if (v->is_string() && current && current->size() == v->get_string().size() &&
+          CRYPTO_memcmp(current->data(), v->get_string().data(), current->size()) == 0) {
         return;
       }
       return Error(

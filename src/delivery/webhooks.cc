@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <memory>
 
 #include "core/time_format.h"
 #include "delivery/signer.h"
@@ -125,6 +126,28 @@ json::object RenderWebhook(const Webhook& w) {
   o["created_at"] = core::FormatTime(w.created_at);
   o["updated_at"] = core::FormatTime(w.updated_at);
   return o;
+}
+
+WebhookRules WithUrlResolved(const WebhookRules& rules, const json::object& body) {
+  const json::value* url = body.if_contains("url");
+  if (!url || !url->is_string() || !rules.resolve) {
+    return rules;
+  }
+  core::Result<ParsedUrl> parsed = ParseWebhookUrl(std::string(url->get_string()));
+  if (!parsed.ok() || parsed->host_is_ip) {
+    return rules;
+  }
+  WebhookRules out = rules;
+  const std::string host = parsed->host;
+  auto answer = std::make_shared<core::Result<std::vector<core::IpAddress>>>(rules.resolve(host));
+  out.resolve = [host, answer](const std::string& asked) {
+    if (asked != host) {
+      return core::Result<std::vector<core::IpAddress>>(
+          core::Unavailable("not resolved before the transaction"));
+    }
+    return *answer;
+  };
+  return out;
 }
 
 namespace {

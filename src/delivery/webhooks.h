@@ -70,6 +70,11 @@ struct Webhook {
 // The response shape: write-only values (the password, header values) read "********".
 boost::json::object RenderWebhook(const Webhook& webhook);
 
+// Resolves the host of the body's `url` now, outside any transaction (a slow DNS answer must not
+// hold the database's write lock), and returns rules whose resolver answers that host from what
+// it got (and fails for any other). Without a name to resolve, the rules as they are.
+WebhookRules WithUrlResolved(const WebhookRules& rules, const boost::json::object& body);
+
 enum class WriteMode { kCreate, kReplace, kPatch };
 
 // Applies a request body onto `webhook` (defaults first for create and replace), checking every

@@ -186,6 +186,9 @@ CREATE INDEX deliveries_org ON deliveries(organization_id, id);
 CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
 CREATE INDEX deliveries_event ON deliveries(event_id);
 CREATE INDEX deliveries_finished ON deliveries(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX deliveries_webhook_created ON deliveries(webhook_id, created_at);
+CREATE INDEX events_created ON events(created_at);
+CREATE INDEX events_org_created ON events(organization_id, created_at);
 
 -- What each event is about (events::Relations as JSON), for replays that include missed events.
 ALTER TABLE events ADD COLUMN relations TEXT;

@@ -115,6 +115,33 @@ describe('delivery operations', () => {
   });
 });
 
+describe('a lease that runs out while its attempt is alive', () => {
+  let s, rx;
+  before(async () => {
+    [s, rx] = await Promise.all([startServer({ args: LOCAL_RECEIVER_ARGS }), startReceiver()]);
+  });
+  after(async () => { await Promise.all([s?.stop(), rx?.stop()]); });
+
+  it('a clock step past the lease during an attempt sends nothing twice and records one attempt', async () => {
+    const c = orgClient(s, 0);
+    const p = uniquePath('clock-step');
+    await rx.setMode(p, { status: 200, delay_ms: 800 });
+    const w = await createWebhook(c, { name: 'slow', url: rx.url(p) });
+    const { event } = await createLearnerWithEvent(c);
+    await rx.waitFor(1, { path: p });       // the attempt is in flight…
+    await s.advanceClock(10 * 60_000);      // …when its lease (timeout + 10 s) runs out
+    const d = await deliveryFor(c, w.id, event.id);
+    const done = await waitForDelivery(c, d.id, (x) => x.state === 'succeeded');
+    assert.equal(done.attempts.length, 1);
+    // A later event goes out normally: nothing is stuck.
+    const next = await createLearnerWithEvent(c);
+    await rx.waitFor(2, { path: p });
+    const requests = await rx.requests(p);
+    assert.equal(requests.filter((r) => r.headers['webhook-id'] === event.id).length, 1, 'sent twice');
+    assert.ok(requests.some((r) => r.headers['webhook-id'] === next.event.id));
+  });
+});
+
 describe('SIGTERM and deliveries in flight', () => {
   let first, second, rx;
   before(async () => {
