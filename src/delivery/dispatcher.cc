@@ -93,13 +93,17 @@ void Dispatcher::Run() {
   while (true) {
     const auto steady_now = std::chrono::steady_clock::now();
     if (stopping_) {
+      if (!finished_ids_.empty()) {
+        Step(false);
+      }
       if (in_flight_.empty() || steady_now >= stop_deadline_) {
         break;
       }
     } else {
       TakeRequests();
-      if (woken_.exchange(false) || Now() >= next_due_ms_) {
-        ClaimRound();
+      const bool claim = woken_.exchange(false) || Now() >= next_due_ms_;
+      if (claim || !finished_ids_.empty()) {
+        Step(claim);
       }
       if (Now() >= next_purge_ms_) {
         PurgeExpired();
@@ -116,11 +120,10 @@ void Dispatcher::Run() {
       wait = std::chrono::milliseconds(0);
     }
     client_.Poll(std::max(wait, std::chrono::milliseconds(0)));
-    if (!finished_ids_.empty()) {
-      RecordBatch();
-    }
   }
-  RecordBatch();
+  if (!finished_ids_.empty()) {
+    Step(false);
+  }
   ReleaseRemaining();
   std::lock_guard<std::mutex> lock(requests_mu_);
   for (Request& r : requests_) {
@@ -129,66 +132,125 @@ void Dispatcher::Run() {
   requests_.clear();
 }
 
-void Dispatcher::ClaimRound() {
-  const int64_t now = Now();
-  std::vector<std::pair<Claim, AttemptMaterial>> started;
-  std::vector<Claim> adopted;
-  core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
-    started.clear();
-    adopted.clear();
-    LW_ASSIGN_OR_RETURN(std::vector<std::string> ring, ActiveWebhookIds(tx));
-    for (std::size_t i = 0; i < ring.size(); ++i) {
-      const std::string& webhook_id = ring[(ring_start_ + i) % ring.size()];
-      auto busy = in_flight_by_webhook_.find(webhook_id);
-      const int free = options_.in_flight_per_subscription -
-                       (busy == in_flight_by_webhook_.end() ? 0 : busy->second);
-      if (free <= 0) {
+core::Status Dispatcher::ClaimInTx(store::Tx& tx, int64_t now,
+                                   const std::map<std::string, int>& finishing, Claimed& out) {
+  LW_ASSIGN_OR_RETURN(std::vector<std::string> ring, ActiveWebhookIds(tx));
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    const std::string& webhook_id = ring[(ring_start_ + i) % ring.size()];
+    auto busy = in_flight_by_webhook_.find(webhook_id);
+    auto done = finishing.find(webhook_id);
+    const int free = options_.in_flight_per_subscription -
+                     (busy == in_flight_by_webhook_.end() ? 0 : busy->second) +
+                     (done == finishing.end() ? 0 : done->second);
+    if (free <= 0) {
+      continue;
+    }
+    LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, now, free, lease_));
+    std::vector<std::string> event_ids;
+    std::vector<Claim> fresh;
+    for (Claim& c : claims) {
+      if (in_flight_.count(c.delivery_id)) {
+        // Its lease ran out while the attempt is still alive (a clock step, or results that
+        // could not be written): the attempt keeps going under the new lease, never twice.
+        out.adopted.push_back(std::move(c));
         continue;
       }
-      LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, now, free, lease_));
-      std::shared_ptr<const SubscriptionMaterial> subscription;
-      for (Claim& c : claims) {
-        if (in_flight_.count(c.delivery_id)) {
-          // Its lease ran out while the attempt is still alive (a clock step, or results that
-          // could not be written): the attempt keeps going under the new lease, never twice.
-          adopted.push_back(std::move(c));
-          continue;
-        }
-        if (!subscription) {
-          // Read once per round for all of this subscription's attempts.
-          LW_ASSIGN_OR_RETURN(subscription,
-                              LoadSubscription(tx, c.organization_id, webhook_id, now));
-        }
-        core::Result<std::string> body = LoadEventBody(tx, c.organization_id, c.event_id);
-        if (!body.ok()) {
-          if (body.status().code() != core::Code::kNotFound) {
-            return body.status();
-          }
-          // Nothing can be sent for it; one bad row must not stop every delivery.
-          core::Log(core::LogLevel::kError, "dispatcher: the event of a delivery is missing",
-                    {{"delivery_id", c.delivery_id}, {"event_id", c.event_id}});
-          LW_RETURN_IF_ERROR(AbandonDelivery(tx, c, now));
-          continue;
-        }
-        started.emplace_back(std::move(c), AttemptMaterial{subscription, std::move(body).value()});
-      }
+      event_ids.push_back(c.event_id);
+      fresh.push_back(std::move(c));
     }
-    ring_start_ = ring.empty() ? 0 : (ring_start_ + 1) % ring.size();
-    LW_ASSIGN_OR_RETURN(std::optional<int64_t> next, NextDueAt(tx));
-    // Due work held back by full slots is claimed again when an attempt finishes.
-    next_due_ms_ = next && *next > now ? *next : now + options_.idle_poll.count();
+    if (fresh.empty()) {
+      continue;
+    }
+    // Read once per round for all of this subscription's attempts.
+    LW_ASSIGN_OR_RETURN(std::shared_ptr<const SubscriptionMaterial> subscription,
+                        LoadSubscription(tx, fresh.front().organization_id, webhook_id, now));
+    LW_ASSIGN_OR_RETURN(auto bodies, LoadEventBodies(tx, fresh.front().organization_id, event_ids));
+    for (Claim& c : fresh) {
+      auto body = bodies.find(c.event_id);
+      if (body == bodies.end()) {
+        // Nothing can be sent for it; one bad row must not stop every delivery.
+        core::Log(core::LogLevel::kError, "dispatcher: the event of a delivery is missing",
+                  {{"delivery_id", c.delivery_id}, {"event_id", c.event_id}});
+        LW_RETURN_IF_ERROR(AbandonDelivery(tx, c, now));
+        continue;
+      }
+      out.started.emplace_back(std::move(c), AttemptMaterial{subscription, body->second});
+    }
+  }
+  ring_start_ = ring.empty() ? 0 : (ring_start_ + 1) % ring.size();
+  LW_ASSIGN_OR_RETURN(std::optional<int64_t> next, NextDueAt(tx));
+  // Due work held back by full slots is claimed again when an attempt finishes.
+  out.next_due_ms = next && *next > now ? *next : now + options_.idle_poll.count();
+  return core::Status::Ok();
+}
+
+void Dispatcher::Step(bool claim) {
+  const int64_t now = Now();
+  // The finished attempts (each once), and the slots their subscriptions get back.
+  std::vector<std::string> ids;
+  std::vector<Finished> batch;
+  std::map<std::string, int> finishing;
+  for (const std::string& id : finished_ids_) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || !it->second->result ||
+        std::find(ids.begin(), ids.end(), id) != ids.end()) {
+      continue;
+    }
+    const InFlight& f = *it->second;
+    ids.push_back(id);
+    batch.push_back({f.claim, f.policy, *f.result, f.started_at, f.request_headers});
+    if (f.claim.kind == AttemptKind::kScheduled) {
+      ++finishing[f.claim.webhook_id];
+    }
+  }
+  // One write transaction: record the results, then claim for the freed slots and new work.
+  std::vector<Recorded> recorded;
+  Claimed claimed;
+  core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
+    recorded.clear();
+    claimed = Claimed();
+    if (!batch.empty()) {
+      LW_ASSIGN_OR_RETURN(recorded, RecordResults(tx, EventCtx(), batch, now, uniform_, false));
+    }
+    if (claim) {
+      LW_RETURN_IF_ERROR(ClaimInTx(tx, now, finishing, claimed));
+    }
     return core::Status::Ok();
   });
   if (!status.ok()) {
-    core::Log(core::LogLevel::kError, "dispatcher: claim failed", {{"error", status.message()}});
+    core::Log(core::LogLevel::kError, "dispatcher: a write failed",
+              {{"error", status.message()}, {"results", std::to_string(batch.size())}});
     next_due_ms_ = now + options_.idle_poll.count();
-    return;
+    if (batch.empty()) {
+      return;
+    }
+    // Again, each result on its own, so one that cannot be written does not hold up the rest.
+    status = store_.Write([&](store::Tx& tx) -> core::Status {
+      LW_ASSIGN_OR_RETURN(recorded, RecordResults(tx, EventCtx(), batch, now, uniform_, true));
+      return core::Status::Ok();
+    });
+    if (!status.ok()) {
+      // Kept in memory and written by a later step. Should the leases run out meanwhile, the
+      // next claim adopts them, so nothing is sent twice.
+      core::Log(core::LogLevel::kError, "dispatcher: recording results failed",
+                {{"error", status.message()}, {"results", std::to_string(batch.size())}});
+      return;
+    }
+    claimed = Claimed();
+    woken_ = true;  // claim in the next step
   }
-  for (Claim& c : adopted) {
-    in_flight_.at(c.delivery_id)->claim.lease_token = c.lease_token;
+  ApplyRecorded(ids, recorded);
+  for (Claim& c : claimed.adopted) {
+    auto it = in_flight_.find(c.delivery_id);
+    if (it != in_flight_.end()) {
+      it->second->claim.lease_token = c.lease_token;
+    }
   }
-  for (auto& [claim, material] : started) {
-    StartAttempt(std::move(claim), std::move(material), nullptr);
+  if (claim && status.ok() && claimed.next_due_ms) {
+    next_due_ms_ = claimed.next_due_ms;
+  }
+  for (auto& [c, material] : claimed.started) {
+    StartAttempt(std::move(c), std::move(material), nullptr);
   }
 }
 
@@ -286,37 +348,13 @@ void Dispatcher::StartAttempt(Claim claim, AttemptMaterial material,
   });
 }
 
-void Dispatcher::RecordBatch() {
-  std::vector<std::string> ids;
-  std::vector<Finished> batch;
-  for (const std::string& id : finished_ids_) {
-    auto it = in_flight_.find(id);
-    if (it == in_flight_.end() || !it->second->result ||
-        std::find(ids.begin(), ids.end(), id) != ids.end()) {
+void Dispatcher::ApplyRecorded(const std::vector<std::string>& ids,
+                               const std::vector<Recorded>& recorded) {
+  for (std::size_t i = 0; i < ids.size() && i < recorded.size(); ++i) {
+    auto it = in_flight_.find(ids[i]);
+    if (it == in_flight_.end()) {
       continue;
     }
-    const InFlight& f = *it->second;
-    ids.push_back(id);
-    batch.push_back({f.claim, f.policy, *f.result, f.started_at, f.request_headers});
-  }
-  if (batch.empty()) {
-    finished_ids_.clear();
-    return;
-  }
-  std::vector<Recorded> recorded;
-  core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
-    LW_ASSIGN_OR_RETURN(recorded, RecordResults(tx, EventCtx(), batch, Now(), uniform_));
-    return core::Status::Ok();
-  });
-  if (!status.ok()) {
-    // Kept in memory and written with the next batch. Should the leases run out meanwhile, the
-    // next claim round adopts them (ClaimRound), so nothing is sent twice.
-    core::Log(core::LogLevel::kError, "dispatcher: recording results failed",
-              {{"error", status.message()}, {"results", std::to_string(batch.size())}});
-    return;
-  }
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto it = in_flight_.find(ids[i]);
     InFlight& f = *it->second;
     const AttemptResult& r = *f.result;
     const bool ok = r.status && *r.status >= 200 && *r.status < 300;
@@ -353,7 +391,9 @@ void Dispatcher::RecordBatch() {
     in_flight_.erase(it);
   }
   finished_ids_.clear();
-  woken_ = true;  // slots were freed
+  if (!ids.empty()) {
+    woken_ = true;  // slots were freed
+  }
 }
 
 void Dispatcher::ReleaseRemaining() {

@@ -107,12 +107,23 @@ class Dispatcher final : public events::DeliveryListener {
     std::promise<core::Result<AttemptSummary>> promise;
   };
 
+  // What one claim step got: attempts to start, and leases that live attempts take over.
+  struct Claimed {
+    std::vector<std::pair<Claim, AttemptMaterial>> started;
+    std::vector<Claim> adopted;
+    int64_t next_due_ms = 0;
+  };
+
   void Run();
-  void ClaimRound();
+  // One write transaction: the results of finished attempts, then (when `claim`) claims for the
+  // slots they freed and for new work; then the attempts start.
+  void Step(bool claim);
+  core::Status ClaimInTx(store::Tx& tx, int64_t now, const std::map<std::string, int>& finishing,
+                         Claimed& out);
+  void ApplyRecorded(const std::vector<std::string>& ids, const std::vector<Recorded>& recorded);
   void TakeRequests();
   void StartAttempt(Claim claim, AttemptMaterial material,
                     std::shared_ptr<std::promise<core::Result<AttemptSummary>>> promise);
-  void RecordBatch();
   void ReleaseRemaining();
   void PurgeExpired();
   int64_t Now() const { return core::ToUnixMs(clock_.Now()); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <map>
 #include <set>
 
 #include "core/log.h"
@@ -119,21 +120,57 @@ Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx) {
 
 Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id, int64_t now,
                                     int limit, const LeaseTerms& lease) {
+  // One statement leases the batch; the token is shared by the batch and new at every claim, so
+  // each (delivery, token) pair still names exactly one lease.
+  const std::string token = NewLeaseToken();
   LW_ASSIGN_OR_RETURN(
       store::Rows rows,
-      tx.Query("SELECT id, organization_id, event_id, event_type, state, attempt_count, "
-               "created_at FROM deliveries WHERE webhook_id = $1 AND state = 'scheduled' AND "
-               "test = 0 AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) "
-               "ORDER BY next_attempt_at, seq LIMIT $3",
-               {webhook_id, now, limit}));
+      tx.Query("UPDATE deliveries SET lease_until = $3, leased_by = $4, lease_token = $5 "
+               "WHERE seq IN (SELECT seq FROM deliveries WHERE webhook_id = $1 AND "
+               "state = 'scheduled' AND test = 0 AND next_attempt_at <= $2 AND "
+               "(lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, seq "
+               "LIMIT $6) "
+               "RETURNING id, organization_id, event_id, event_type, state, attempt_count, "
+               "created_at",
+               {webhook_id, now, now + lease.duration_ms, lease.worker_id, token, limit}));
   std::vector<Claim> claims;
   claims.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     Claim c = ClaimOfRow(rows[i], webhook_id);
-    LW_RETURN_IF_ERROR(TakeLease(tx, c, now, lease));
+    c.lease_token = token;
     claims.push_back(std::move(c));
   }
+  // RETURNING gives no order: oldest first (ids are time-ordered).
+  std::sort(claims.begin(), claims.end(),
+            [](const Claim& a, const Claim& b) { return a.delivery_id < b.delivery_id; });
   return claims;
+}
+
+Result<std::map<std::string, std::string>> LoadEventBodies(store::Tx& tx,
+                                                           const std::string& organization_id,
+                                                           const std::vector<std::string>& ids) {
+  std::map<std::string, std::string> bodies;
+  constexpr std::size_t kChunk = 100;
+  for (std::size_t from = 0; from < ids.size(); from += kChunk) {
+    store::Params p;
+    std::string in;
+    for (std::size_t i = from; i < std::min(ids.size(), from + kChunk); ++i) {
+      p.push_back(ids[i]);
+      in += (in.empty() ? "$" : ", $") + std::to_string(p.size());
+    }
+    // By id alone (the unique index): with the organization in the WHERE clause SQLite may walk
+    // the organization's index instead, reading every event it has. The organization is checked
+    // on each row.
+    LW_RETURN_IF_ERROR(
+        tx.QueryEach("SELECT id, organization_id, payload FROM events WHERE id IN (" + in + ")", p,
+                     [&](const store::RowView& row) {
+                       if (row.Text(1) == organization_id) {
+                         bodies.emplace(std::string(row.Text(0)), std::string(row.Text(2)));
+                       }
+                       return Status::Ok();
+                     }));
+  }
+  return bodies;
 }
 
 Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
@@ -233,11 +270,42 @@ Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t 
 
 namespace {
 
-// One result: the delivery's new state (fenced), its attempt row, and what it does to the
-// subscription. Sets `rec`; `succeeded_webhooks` holds the subscriptions with a 2xx so far.
+// The attempt rows of finished attempts, several per statement.
+Status InsertAttempts(store::Tx& tx, const std::vector<const Finished*>& finished) {
+  constexpr std::size_t kRowsPerStatement = 50;
+  for (std::size_t from = 0; from < finished.size(); from += kRowsPerStatement) {
+    std::string sql =
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, error, "
+        "response_excerpt, response_headers, request_headers) VALUES ";
+    store::Params p;
+    for (std::size_t i = from; i < std::min(finished.size(), from + kRowsPerStatement); ++i) {
+      const Finished& f = *finished[i];
+      const AttemptResult& r = f.result;
+      sql += i == from ? "(" : ", (";
+      for (int k = 0; k < 9; ++k) {
+        sql += (k ? ", $" : "$") + std::to_string(p.size() + 1 + k);
+      }
+      sql += ")";
+      for (store::Value v :
+           {store::Value(f.claim.delivery_id), store::Value(f.claim.attempt_number),
+            store::Value(f.started_at), store::Value(r.duration_ms), store::Value(r.status),
+            store::Value(r.error), store::Value(r.response_excerpt),
+            store::Value(HeadersJson(r.response_headers)),
+            store::Value(HeadersJson(f.request_headers))}) {
+        p.push_back(std::move(v));
+      }
+    }
+    LW_RETURN_IF_ERROR(tx.Exec(sql, p).status());
+  }
+  return Status::Ok();
+}
+
+// One result: the delivery's new state (fenced), its attempt row (now, or appended to
+// `deferred_attempts` for one multi-row insert), and what it does to the subscription. Sets
+// `rec`; `succeeded_webhooks` holds the subscriptions with a 2xx so far.
 Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished& f, int64_t now,
                  const Uniform01& uniform, const std::set<std::string>& succeeded_webhooks,
-                 Recorded& rec) {
+                 Recorded& rec, std::vector<const Finished*>* deferred_attempts) {
   const Claim& c = f.claim;
   const AttemptResult& r = f.result;
   const bool ok = Is2xx(r);
@@ -278,13 +346,11 @@ Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished&
   }
   rec.written = true;
   rec.state = updated[0].Str("state");
-  LW_RETURN_IF_ERROR(
-      tx.Exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, "
-              "error, response_excerpt, response_headers, request_headers) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-              {c.delivery_id, c.attempt_number, f.started_at, r.duration_ms, r.status, r.error,
-               r.response_excerpt, HeadersJson(r.response_headers), HeadersJson(f.request_headers)})
-          .status());
+  if (deferred_attempts) {
+    deferred_attempts->push_back(&f);
+  } else {
+    LW_RETURN_IF_ERROR(InsertAttempts(tx, {&f}));
+  }
   if (c.kind != AttemptKind::kScheduled) {
     return Status::Ok();  // /test and /retry never change the subscription's state
   }
@@ -309,30 +375,36 @@ Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished&
 
 Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
                                             const std::vector<Finished>& finished, int64_t now,
-                                            const Uniform01& uniform) {
+                                            const Uniform01& uniform, bool isolate) {
   std::vector<Recorded> out;
   out.reserve(finished.size());
   // A 2xx of a scheduled attempt or a /retry (not a /test) counts as the subscription's last
   // success; written once per subscription, at the end, and seen by later results of the batch.
   std::set<std::string> succeeded_webhooks;
+  std::vector<const Finished*> deferred;
   for (const Finished& f : finished) {
     Recorded rec{f.claim.delivery_id, false, "", ""};
-    LW_RETURN_IF_ERROR(tx.Exec("SAVEPOINT record_result").status());
-    Status st = RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec);
-    if (st.ok()) {
-      LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
-      if (rec.written && Is2xx(f.result) && f.claim.kind != AttemptKind::kTest) {
-        succeeded_webhooks.insert(f.claim.webhook_id);
-      }
+    if (!isolate) {
+      LW_RETURN_IF_ERROR(RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec, &deferred));
     } else {
-      LW_RETURN_IF_ERROR(tx.Exec("ROLLBACK TO record_result").status());
-      LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
-      core::Log(core::LogLevel::kError, "dispatcher: a result could not be recorded",
-                {{"delivery_id", f.claim.delivery_id}, {"error", st.message()}});
-      rec = Recorded{f.claim.delivery_id, false, "", "it could not be written: " + st.message()};
+      LW_RETURN_IF_ERROR(tx.Exec("SAVEPOINT record_result").status());
+      Status st = RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec, nullptr);
+      if (st.ok()) {
+        LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
+      } else {
+        LW_RETURN_IF_ERROR(tx.Exec("ROLLBACK TO record_result").status());
+        LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
+        core::Log(core::LogLevel::kError, "dispatcher: a result could not be recorded",
+                  {{"delivery_id", f.claim.delivery_id}, {"error", st.message()}});
+        rec = Recorded{f.claim.delivery_id, false, "", "it could not be written: " + st.message()};
+      }
+    }
+    if (rec.written && Is2xx(f.result) && f.claim.kind != AttemptKind::kTest) {
+      succeeded_webhooks.insert(f.claim.webhook_id);
     }
     out.push_back(std::move(rec));
   }
+  LW_RETURN_IF_ERROR(InsertAttempts(tx, deferred));
   for (const std::string& webhook_id : succeeded_webhooks) {
     LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_success_at = $2 WHERE id = $1 AND "
                                "(last_success_at IS NULL OR last_success_at < $2)",

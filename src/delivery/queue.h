@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,9 @@ core::Result<std::shared_ptr<const SubscriptionMaterial>> LoadSubscription(
     store::Tx& tx, const std::string& organization_id, const std::string& webhook_id, int64_t now);
 core::Result<std::string> LoadEventBody(store::Tx& tx, const std::string& organization_id,
                                         const std::string& event_id);
+// The envelopes of several events of one organization, by id (missing ones are absent).
+core::Result<std::map<std::string, std::string>> LoadEventBodies(
+    store::Tx& tx, const std::string& organization_id, const std::vector<std::string>& ids);
 // Both, for one claim.
 core::Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t now);
 
@@ -99,11 +103,14 @@ struct Recorded {
 // (fenced by its lease token, which the write then clears so it cannot be used twice), and the
 // subscription's: last success, or disabling it (410, disable_on_4xx, retries exhausted with no
 // 2xx since the delivery was created), which cancels its scheduled deliveries and emits
-// webhook.disabled. Each result is written under its own savepoint: one that fails is logged
-// and left out (its lease runs out and it is attempted again), never blocking the others.
+// webhook.disabled. With `isolate`, each result is written under its own savepoint: one that
+// fails is logged and left out (its lease runs out and it is attempted again), never blocking the
+// others. Without it the batch is written with fewer statements (attempt rows several at a time)
+// and any failure fails the whole call: the caller retries the batch isolated.
 core::Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
                                                   const std::vector<Finished>& finished,
-                                                  int64_t now, const Uniform01& uniform);
+                                                  int64_t now, const Uniform01& uniform,
+                                                  bool isolate = true);
 
 // The queue as /metrics shows it.
 struct QueueStats {
