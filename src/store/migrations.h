@@ -2,6 +2,7 @@
 // edited once released; a change is a new number.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -14,5 +15,8 @@ struct Migration {
 };
 
 const std::vector<Migration>& SqliteMigrations();
+// The same schema for PostgreSQL, numbered alike: derived from the SQLite text (every INTEGER
+// becomes BIGINT, AUTOINCREMENT keys become identity columns), so it is written once.
+const std::vector<Migration>& PostgresMigrations();
 
 }  // namespace learnwire::store

@@ -141,4 +141,13 @@ core::Result<std::unique_ptr<Store>> OpenSqlite(const SqliteOptions& options);
 // OpenSqlite, then Migrate: a store ready to use (the program's, or a test's ":memory:" one).
 core::Result<std::unique_ptr<Store>> OpenMigratedSqlite(const SqliteOptions& options);
 
+struct PostgresOptions {
+  std::string url;     // postgres://user@host:port/database (libpq connection URI)
+  int pool_size = 16;  // connections at most, opened as needed
+};
+
+// Connects to a PostgreSQL database (Unavailable when it does not answer).
+core::Result<std::unique_ptr<Store>> OpenPostgres(const PostgresOptions& options);
+core::Result<std::unique_ptr<Store>> OpenMigratedPostgres(const PostgresOptions& options);
+
 }  // namespace learnwire::store
