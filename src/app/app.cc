@@ -126,7 +126,9 @@ void BlockStopSignals() {
 Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
   LW_ASSIGN_OR_RETURN(DbUrl url, ParseDbUrl(config.db));
   if (url.kind == DbUrl::Kind::kPostgres) {
-    return core::Unavailable("PostgreSQL is not supported by this build yet (issue 4)");
+    store::PostgresOptions opts;
+    opts.url = url.target;
+    return store::OpenMigratedPostgres(opts);
   }
   store::SqliteOptions opts;
   opts.path = url.target;
@@ -135,6 +137,12 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
 }
 
 int Serve(const Config& config, bool demo, const Hooks& hooks) {
+  if (config.role != "all") {
+    // Separate API and worker processes need the coordination of issue 4's next increments
+    // (SKIP LOCKED claims, advisory-locked jobs); until then one process does both.
+    core::Log(core::LogLevel::kError, "role: only \"all\" is available in this version");
+    return 2;
+  }
   if (!config.secret_key_file.empty()) {
     // Signing secrets and webhook credentials would be stored in plaintext: refuse rather than
     // let an operator believe they are encrypted.

@@ -331,7 +331,8 @@ Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished&
       store::Rows updated,
       tx.Query("UPDATE deliveries SET state = " + state_sql +
                    ", attempt_count = $3, next_attempt_at = CASE WHEN " + state_sql +
-                   " = 'scheduled' THEN $4 ELSE NULL END, last_status = $5, last_error = $6, "
+                   " = 'scheduled' THEN CAST($4 AS BIGINT) ELSE NULL END, last_status = $5, "
+                   "last_error = $6, "
                    "lease_until = NULL, leased_by = NULL, lease_token = NULL, "
                    "finished_at = CASE WHEN " +
                    state_sql +

@@ -168,6 +168,15 @@ std::string StoredTypes(const Webhook& w) {
   return json::serialize(a);
 }
 
+// The UPDATE's parameters: every column but last_success_at and created_at (no gaps in the
+// numbering: PostgreSQL must infer a type for each parameter it is given).
+store::Params WithoutInsertOnlyColumns(store::Params p) {
+  store::Value updated_at = p[19];
+  p.resize(17);
+  p.push_back(std::move(updated_at));
+  return p;
+}
+
 Status Save(store::Tx& tx, const Webhook& w, bool insert) {
   store::Params p = {w.id,
                      w.organization_id,
@@ -203,8 +212,8 @@ Status Save(store::Tx& tx, const Webhook& w, bool insert) {
           "deactivate_reason = $7, event_types = $8, filters = $9, basic_auth_username = $10, "
           "basic_auth_password = $11, headers = $12, signature_scheme = $13, "
           "legacy_signature = $14, retry_policy = $15, rate_limit_per_s = $16, ordered = $17, "
-          "updated_at = $20 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
-          p)
+          "updated_at = $18 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+          WithoutInsertOnlyColumns(std::move(p)))
       .status();
 }
 

@@ -67,6 +67,38 @@ export function keyIdOf(key) {
 let orgCounter = 0;
 
 /**
+ * The backend every server of this run uses: E2E_DB=postgres puts each server on a fresh database
+ * of the cluster named by LEARNWIRE_TEST_PG_URL (scripts/test starts one); otherwise SQLite files.
+ */
+export const DB_KIND = process.env.E2E_DB === 'postgres' ? 'postgres' : 'sqlite';
+let dbCounter = 0;
+
+function psql(url, sql) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('psql', [url, '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`psql: ${sql}: ${err}`))));
+  });
+}
+
+async function newDatabase(dir) {
+  if (DB_KIND !== 'postgres') return `sqlite:${path.join(dir, 'learnwire.db')}`;
+  const admin = process.env.LEARNWIRE_TEST_PG_URL;
+  if (!admin) throw new Error('E2E_DB=postgres needs LEARNWIRE_TEST_PG_URL (scripts/pg start DIR prints one)');
+  const name = `lw_e2e_${process.pid}_${++dbCounter}`;
+  await psql(admin, `CREATE DATABASE ${name}`);
+  return admin.replace(/\/[^/?]*(\?.*)?$/, (_, q) => `/${name}${q ?? ''}`);
+}
+
+async function dropDatabase(db) {
+  if (!db.startsWith('postgres')) return;
+  const name = /\/([^/?]+)(\?.*)?$/.exec(db)[1];
+  await psql(process.env.LEARNWIRE_TEST_PG_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+}
+
+/**
  * Starts a server. Options:
  *   orgs:  number of organizations to create before starting (default 1)
  *   args:  extra `serve` flags, e.g. ['--rate-limit-per-key', '2']
@@ -82,7 +114,7 @@ export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manu
   assertBinary();
   const bin = clock === 'system' ? BIN : TESTING_BIN;
   const dir = data ? data.dir : mkdtempSync(path.join(tmpdir(), 'learnwire-e2e-'));
-  const db = data ? data.db : `sqlite:${path.join(dir, 'learnwire.db')}`;
+  const db = data ? data.db : await newDatabase(dir);
   // Keep the server's environment clean of a developer's LEARNWIRE_* settings.
   const baseEnv = cleanEnv();
   const childEnv = { ...baseEnv, ...env };
@@ -165,6 +197,7 @@ export async function startServer({ orgs = 1, args = [], env = {}, clock = 'manu
           clearTimeout(timer);
           if (!keepData) {
             try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+            await dropDatabase(db);
           }
           if (eventProblemsFound.length) {
             throw new Error(`events produced by this server do not match api/event-types.json (checked at stop):\n  - ${eventProblemsFound.slice(0, 20).join('\n  - ')}${eventProblemsFound.length > 20 ? `\n  … and ${eventProblemsFound.length - 20} more` : ''}`);
