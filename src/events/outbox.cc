@@ -6,6 +6,13 @@
 
 namespace learnwire::events {
 namespace json = boost::json;
+
+namespace {
+
+// The advisory lock that orders event-writing transactions on PostgreSQL ("Learnev1").
+constexpr int64_t kEventOrderLock = 0x4c65'6172'6e65'7631;
+
+}  // namespace
 using core::Result;
 using core::Status;
 
@@ -23,6 +30,13 @@ Result<std::string> Append(store::Tx& tx, const EventContext& ctx, NewEvent even
   actor["id"] = event.actor.id ? json::value(*event.actor.id) : json::value(nullptr);
   envelope["actor"] = std::move(actor);
   envelope["data"] = std::move(event.data);
+  if (tx.Dialect() == "postgres") {
+    // Commit order for readers: transactions that write events take this lock (held until they
+    // end) before their first event, so sequence numbers are handed out in commit order and
+    // GET /events?after= never skips an event that commits late, whatever node wrote it.
+    LW_RETURN_IF_ERROR(
+        tx.Query("SELECT pg_advisory_xact_lock(" + std::to_string(kEventOrderLock) + ")").status());
+  }
   LW_RETURN_IF_ERROR(
       tx.Exec("INSERT INTO events (id, organization_id, type, created_at, learner_id, payload, "
               "relations) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -109,6 +109,8 @@ class Tx {
   // Runs `fn` once the transaction has committed (never when it rolls back), on the committing
   // thread after the store's locks are released: how a write wakes the dispatcher.
   virtual void AfterCommit(std::function<void()> fn) = 0;
+  // "sqlite" or "postgres", for the few statements that differ.
+  virtual std::string_view Dialect() const = 0;
 };
 
 using TxFunction = std::function<core::Status(Tx&)>;

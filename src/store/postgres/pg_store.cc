@@ -66,6 +66,7 @@ class ConnectionTx final : public Tx {
     return c_.QueryEach(sql, params, visit);
   }
   void AfterCommit(std::function<void()> fn) override { after_commit_.push_back(std::move(fn)); }
+  std::string_view Dialect() const override { return "postgres"; }
   void Committed() {
     for (const auto& fn : after_commit_) {
       fn();
@@ -155,7 +156,19 @@ core::Status PgStore::Read(const TxFunction& fn) {
   return Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn);
 }
 
-core::Status PgStore::Write(const TxFunction& fn) { return Run("BEGIN", fn); }
+core::Status PgStore::Write(const TxFunction& fn) {
+  // A deadlock or a serialization failure aborts the transaction; the function only touched the
+  // database (AfterCommit work runs after a commit), so it is run again, a few times at most.
+  constexpr int kAttempts = 3;
+  core::Status status;
+  for (int i = 0; i < kAttempts; ++i) {
+    status = Run("BEGIN", fn);
+    if (status.code() != core::Code::kUnavailable) {
+      break;
+    }
+  }
+  return status;
+}
 
 core::Status PgStore::Migrate() {
   const int latest = LatestKnownVersion();

@@ -41,6 +41,7 @@ class ConnectionTx final : public Tx {
     return connection_.QueryEach(sql, params, visit);
   }
   void AfterCommit(std::function<void()> fn) override { after_commit_.push_back(std::move(fn)); }
+  std::string_view Dialect() const override { return "sqlite"; }
 
   // Runs the AfterCommit functions; call once the transaction has committed.
   void Committed() {
