@@ -163,7 +163,11 @@ core::Status PgStore::Write(const TxFunction& fn) {
   core::Status status;
   for (int i = 0; i < kAttempts; ++i) {
     status = Run("BEGIN", fn);
-    if (status.code() != core::Code::kUnavailable) {
+    // Only these two say for certain that nothing was committed (a lost connection does not).
+    const bool retry = status.code() == core::Code::kUnavailable &&
+                       (status.message().find("deadlock detected") != std::string::npos ||
+                        status.message().find("could not serialize") != std::string::npos);
+    if (!retry) {
       break;
     }
   }
