@@ -20,6 +20,12 @@ constexpr std::size_t kLeaseTokenChars = 22;
 
 std::string NewLeaseToken() { return core::RandomBase62(kLeaseTokenChars); }
 
+// On PostgreSQL, rows another worker is claiming are skipped rather than waited for (SQLite has
+// one writer at a time and no row locks).
+std::string SkipLocked(const store::Tx& tx) {
+  return tx.Dialect() == "postgres" ? " FOR UPDATE SKIP LOCKED" : "";
+}
+
 Claim ClaimOfRow(const store::Rows::Row& row, const std::string& webhook_id) {
   Claim c;
   c.delivery_id = row.Str("id");
@@ -129,9 +135,10 @@ Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id
                "WHERE seq IN (SELECT seq FROM deliveries WHERE webhook_id = $1 AND "
                "state = 'scheduled' AND test = 0 AND next_attempt_at <= $2 AND "
                "(lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, seq "
-               "LIMIT $6) "
-               "RETURNING id, organization_id, event_id, event_type, state, attempt_count, "
-               "created_at",
+               "LIMIT $6" +
+                   SkipLocked(tx) +
+                   ") RETURNING id, organization_id, event_id, event_type, state, "
+                   "attempt_count, created_at",
                {webhook_id, now, now + lease.duration_ms, lease.worker_id, token, limit}));
   std::vector<Claim> claims;
   claims.reserve(rows.size());
@@ -181,7 +188,8 @@ Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
       tx.Query("SELECT d.id, d.organization_id, d.webhook_id, d.event_id, d.event_type, d.state, "
                "d.attempt_count, d.created_at, d.test, d.lease_until, w.deleted_at "
                "FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-               "WHERE d.organization_id = $1 AND d.id = $2",
+               "WHERE d.organization_id = $1 AND d.id = $2" +
+                   ForUpdate(tx, "OF d"),
                {organization_id, delivery_id}));
   if (rows.empty()) {
     return core::NotFound("delivery not found");

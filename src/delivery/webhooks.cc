@@ -240,12 +240,13 @@ Status InsertSecret(store::Tx& tx, const std::string& webhook_id, const std::str
 
 }  // namespace
 
-Result<Webhook> GetWebhook(store::Tx& tx, const std::string& organization_id,
-                           const std::string& id) {
+Result<Webhook> GetWebhook(store::Tx& tx, const std::string& organization_id, const std::string& id,
+                           bool for_update) {
   std::optional<Webhook> found;
   LW_RETURN_IF_ERROR(tx.QueryEach(
       std::string("SELECT ") + kWebhookColumns +
-          " FROM webhooks WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
+          " FROM webhooks WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL" +
+          (for_update ? ForUpdate(tx) : ""),
       {organization_id, id}, [&](const store::RowView& row) {
         found = WebhookOfRow(row);
         return Status::Ok();
@@ -263,6 +264,11 @@ Result<CreatedWebhook> CreateWebhook(store::Tx& tx, const Writer& w, const Webho
   std::optional<std::string> secret;
   webhook.organization_id = w.organization_id;
   LW_RETURN_IF_ERROR(ApplyWebhookBody(tx, rules, body, WriteMode::kCreate, webhook, &secret));
+  // Creations in one organization take turns (the organization's row lock on PostgreSQL), so
+  // two at once cannot both pass the limit.
+  LW_RETURN_IF_ERROR(
+      tx.Query("SELECT id FROM organizations WHERE id = $1" + ForUpdate(tx), {w.organization_id})
+          .status());
   LW_ASSIGN_OR_RETURN(store::Rows count,
                       tx.Query("SELECT COUNT(*) AS n FROM webhooks WHERE organization_id = $1 "
                                "AND deleted_at IS NULL",
@@ -289,7 +295,7 @@ Result<int64_t> CancelScheduled(store::Tx& tx, const std::string& webhook_id, in
 
 Result<Webhook> UpdateWebhook(store::Tx& tx, const Writer& w, const WebhookRules& rules,
                               const std::string& id, const json::object& body, WriteMode mode) {
-  Result<Webhook> found = GetWebhook(tx, w.organization_id, id);
+  Result<Webhook> found = GetWebhook(tx, w.organization_id, id, true);
   if (!found.ok()) {
     // A body that is invalid on its own is a 422 even for an unknown id (API.md check order).
     Webhook blank;
@@ -344,7 +350,7 @@ Result<std::vector<StoredSecret>> SigningSecrets(store::Tx& tx, const std::strin
 
 Result<RotatedSecret> RotateSecret(store::Tx& tx, const Writer& w, const std::string& id,
                                    int64_t overlap_s) {
-  LW_ASSIGN_OR_RETURN(Webhook webhook, GetWebhook(tx, w.organization_id, id));
+  LW_ASSIGN_OR_RETURN(Webhook webhook, GetWebhook(tx, w.organization_id, id, true));
   const int64_t now = w.Now();
   RotatedSecret rotated{NewSecret(), now + overlap_s * 1000};
   LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhook_secrets SET expires_at = $2 WHERE webhook_id = $1 "

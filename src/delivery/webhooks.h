@@ -92,8 +92,9 @@ struct CreatedWebhook {
 core::Result<CreatedWebhook> CreateWebhook(store::Tx& tx, const Writer& w,
                                            const WebhookRules& rules,
                                            const boost::json::object& body);
+// `for_update`: lock the row until the transaction ends (PostgreSQL), for read-then-write.
 core::Result<Webhook> GetWebhook(store::Tx& tx, const std::string& organization_id,
-                                 const std::string& id);
+                                 const std::string& id, bool for_update = false);
 // PUT (kReplace) or PATCH (kPatch). Setting active=false cancels the scheduled deliveries and
 // records deactivate_reason "manual"; active=true clears it.
 core::Result<Webhook> UpdateWebhook(store::Tx& tx, const Writer& w, const WebhookRules& rules,

@@ -247,13 +247,16 @@ Status Save(store::Tx& tx, const std::string& org, const Learner& l) {
       .status();
 }
 
+// `for_update`: the row stays locked until the transaction ends (PostgreSQL), so a change
+// computed from it cannot lose a concurrent one.
 Result<Learner> Find(store::Tx& tx, const std::string& org, const std::string& id,
-                     bool include_deleted) {
+                     bool include_deleted, bool for_update = false) {
   LW_ASSIGN_OR_RETURN(store::Rows rows,
                       tx.Query(std::string("SELECT ") + kColumns +
                                    " FROM learners WHERE organization_id = $1 AND id = $2 AND "
                                    "erased_at IS NULL" +
-                                   (include_deleted ? "" : " AND deleted_at IS NULL"),
+                                   (include_deleted ? "" : " AND deleted_at IS NULL") +
+                                   (for_update ? ForUpdate(tx) : ""),
                                {org, id}));
   if (rows.empty()) {
     return core::NotFound("learner " + id + " not found");
@@ -386,7 +389,7 @@ Result<Learner> GetLearner(store::Tx& tx, const std::string& organization_id,
 
 Result<Learner> UpdateLearner(store::Tx& tx, const WriteContext& ctx, const std::string& id,
                               const json::object& body, WriteMode mode) {
-  LW_ASSIGN_OR_RETURN(Learner current, Find(tx, ctx.organization_id, id, false));
+  LW_ASSIGN_OR_RETURN(Learner current, Find(tx, ctx.organization_id, id, false, true));
   Learner next = current;
   LW_RETURN_IF_ERROR(ApplyBody(body, mode, next, &current));
   json::object before = LearnerJson(current);
@@ -431,7 +434,7 @@ Status MarkDeleted(store::Tx& tx, const std::string& org, const std::string& id,
 }  // namespace
 
 Status DeleteLearner(store::Tx& tx, const WriteContext& ctx, const std::string& id) {
-  LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, false));
+  LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, false, true));
   l.deleted_at = l.updated_at = std::max(ctx.Now(), l.updated_at + 1);
   LW_RETURN_IF_ERROR(MarkDeleted(tx, ctx.organization_id, id, *l.deleted_at));
   // Active enrollments are canceled here once enrollments exist (issue 7).
@@ -440,7 +443,7 @@ Status DeleteLearner(store::Tx& tx, const WriteContext& ctx, const std::string& 
 
 Result<Learner> SetLearnerBanned(store::Tx& tx, const WriteContext& ctx, const std::string& id,
                                  bool banned) {
-  LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, false));
+  LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, false, true));
   std::string status = banned ? "banned" : "active";
   if (l.status == status) {
     return l;
@@ -455,7 +458,7 @@ Result<Learner> SetLearnerBanned(store::Tx& tx, const WriteContext& ctx, const s
 
 Result<Learner> EraseLearner(store::Tx& tx, const WriteContext& ctx, const std::string& id) {
   // A soft-deleted learner can still be erased: privacy law reaches the history too.
-  LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, true));
+  LW_ASSIGN_OR_RETURN(Learner l, Find(tx, ctx.organization_id, id, true, true));
   int64_t now = std::max(ctx.Now(), l.updated_at + 1);
   l.email = l.firstname = l.lastname = "erased";
   if (l.username) {

@@ -55,8 +55,6 @@ TEST(CommitOrderTest, AnEventCommittedLaterNeverGetsALowerSequence) {
   std::condition_variable cv;
   bool first_appended = false;
   bool second_committed = false;
-  std::atomic<bool> first_committed{false};
-  std::atomic<bool> first_was_committed_when_second_committed{false};
   std::thread first([&] {
     Status st = db->Write([&](store::Tx& tx) -> Status {
       LW_RETURN_IF_ERROR(Append(tx, {&ids, &clock}, event("learner.created")).status());
@@ -64,7 +62,6 @@ TEST(CommitOrderTest, AnEventCommittedLaterNeverGetsALowerSequence) {
       first_appended = true;
       cv.notify_all();
       cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return second_committed; });
-      tx.AfterCommit([&] { first_committed = true; });
       return Status::Ok();
     });
     EXPECT_TRUE(st.ok()) << st.message();
@@ -73,10 +70,15 @@ TEST(CommitOrderTest, AnEventCommittedLaterNeverGetsALowerSequence) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return first_appended; });
   }
+  int64_t first_visible_to_second = -1;
   Status st = db->Write([&](store::Tx& tx) -> Status {
     LW_RETURN_IF_ERROR(Append(tx, {&ids, &clock}, event("learner.updated")).status());
+    // Past its own event, the second sees the first's: it could not go on until that committed.
+    LW_ASSIGN_OR_RETURN(
+        store::Rows rows,
+        tx.Query("SELECT COUNT(*) AS n FROM events WHERE type = 'learner.created'"));
+    first_visible_to_second = rows[0].Int("n");
     tx.AfterCommit([&] {
-      first_was_committed_when_second_committed = first_committed.load();
       std::lock_guard<std::mutex> lock(mu);
       second_committed = true;
       cv.notify_all();
@@ -85,8 +87,7 @@ TEST(CommitOrderTest, AnEventCommittedLaterNeverGetsALowerSequence) {
   });
   ASSERT_TRUE(st.ok()) << st.message();
   first.join();
-  // The second could not commit before the first: it waited for the first's order lock.
-  EXPECT_TRUE(first_was_committed_when_second_committed);
+  EXPECT_EQ(first_visible_to_second, 1);
   ASSERT_TRUE(db->Read([&](store::Tx& tx) -> Status {
                   LW_ASSIGN_OR_RETURN(store::Rows rows,
                                       tx.Query("SELECT type FROM events ORDER BY seq"));

@@ -113,6 +113,15 @@ class Tx {
   virtual std::string_view Dialect() const = 0;
 };
 
+// " FOR UPDATE [of]" on PostgreSQL (row locks for read-then-write), nothing on SQLite, whose
+// write transactions already exclude each other.
+inline std::string ForUpdate(const Tx& tx, std::string_view of = {}) {
+  if (tx.Dialect() != "postgres") {
+    return {};
+  }
+  return of.empty() ? " FOR UPDATE" : " FOR UPDATE " + std::string(of);
+}
+
 using TxFunction = std::function<core::Status(Tx&)>;
 
 class Store {
