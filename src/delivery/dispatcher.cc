@@ -338,7 +338,6 @@ void Dispatcher::StartAttempt(Claim claim, AttemptMaterial material,
     ++in_flight_by_webhook_[f->claim.webhook_id];
   }
   in_flight_[id] = std::move(f);
-  ++stats_.in_flight;
   client_.Start(request, [this, id](AttemptResult result) {
     auto it = in_flight_.find(id);
     if (it != in_flight_.end()) {
@@ -357,8 +356,6 @@ void Dispatcher::ApplyRecorded(const std::vector<std::string>& ids,
     }
     InFlight& f = *it->second;
     const AttemptResult& r = *f.result;
-    const bool ok = r.status && *r.status >= 200 && *r.status < 300;
-    (ok ? stats_.attempts_succeeded : stats_.attempts_failed)++;
     if (r.error) {
       // The detail (curl's reason, the guard's sentence) is for operators; it names no secret.
       core::Log(core::LogLevel::kInfo, "webhook attempt failed",
@@ -373,7 +370,6 @@ void Dispatcher::ApplyRecorded(const std::vector<std::string>& ids,
         options_.observer->FirstAttemptLatency(f.started_at - f.claim.created_at);
       }
     }
-    --stats_.in_flight;
     if (f.claim.kind == AttemptKind::kScheduled) {
       if (--in_flight_by_webhook_[f.claim.webhook_id] <= 0) {
         in_flight_by_webhook_.erase(f.claim.webhook_id);

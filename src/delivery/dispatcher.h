@@ -65,13 +65,6 @@ struct AttemptSummary {
   std::string state;  // the delivery's state afterwards
 };
 
-// Counters the metrics endpoint reads.
-struct DispatcherStats {
-  std::atomic<int64_t> attempts_succeeded{0};
-  std::atomic<int64_t> attempts_failed{0};
-  std::atomic<int64_t> in_flight{0};
-};
-
 class Dispatcher final : public events::DeliveryListener {
  public:
   Dispatcher(store::Store& store, const core::Clock& clock, core::IdGenerator& ids,
@@ -95,7 +88,6 @@ class Dispatcher final : public events::DeliveryListener {
                                                        const std::string& delivery_id,
                                                        AttemptKind kind);
 
-  const DispatcherStats& stats() const { return stats_; }
   std::chrono::milliseconds attempt_timeout() const { return options_.attempt_timeout; }
 
  private:
@@ -136,7 +128,6 @@ class Dispatcher final : public events::DeliveryListener {
   Uniform01 uniform_;
   LeaseTerms lease_;
   HttpClient client_;
-  DispatcherStats stats_;
 
   std::thread thread_;
   std::atomic<bool> stopping_{false};
