@@ -92,10 +92,7 @@ Response Create(RequestContext& ctx) {
                         domain::CreateKey(tx, {ctx.services.ids, ctx.services.clock}, ctx.org(),
                                           name, scopes, expires_at));
     json::object out = KeyJson(created.key);
-    // The key is shown once: a replay of this request says "********" instead.
-    out["key"] = "********";
-    ctx.SetReplayBody(json::serialize(out));
-    out["key"] = created.secret_key;
+    ctx.ShowSecretOnce(out, "key", created.secret_key);
     Response r = Json(201, out);
     r.SetHeader("location", "/api/v1/api-keys/" + created.key.id);
     return r;

@@ -76,6 +76,9 @@ struct RequestContext {
   http::Response Fail(const core::Status& status) const { return ProblemFor(status, &req); }
   // A response holding a secret shown once: an idempotent replay returns `body` instead.
   void SetReplayBody(std::string body);
+  // Puts `secret` into `body[field]` for this response only: an idempotent replay of the request
+  // shows "********" there instead.
+  void ShowSecretOnce(boost::json::object& body, const char* field, const std::string& secret);
   domain::WriteContext Write() const;
   int64_t Now() const { return core::ToUnixMs(services.clock->Now()); }
 };

@@ -262,6 +262,13 @@ void RequestContext::SetReplayBody(std::string body) {
   }
 }
 
+void RequestContext::ShowSecretOnce(json::object& body, const char* field,
+                                    const std::string& secret) {
+  body[field] = "********";
+  SetReplayBody(json::serialize(body));
+  body[field] = secret;
+}
+
 http::Response RequestContext::Query(
     const std::function<core::Result<http::Response>(store::Tx&)>& fn) {
   http::Response out;

@@ -86,10 +86,8 @@ Response Create(RequestContext& ctx) {
     LW_ASSIGN_OR_RETURN(delivery::CreatedWebhook created,
                         delivery::CreateWebhook(tx, WriterOf(ctx), rules, **body));
     json::object out = delivery::RenderWebhook(created.webhook);
-    // The secret is shown once (and by GET /secret): a replay of this request does not repeat it.
-    out["secret"] = "********";
-    ctx.SetReplayBody(json::serialize(out));
-    out["secret"] = created.secret;
+    // Shown once here (and by GET /secret): a replay of this request does not repeat it.
+    ctx.ShowSecretOnce(out, "secret", created.secret);
     Response r = Json(201, out);
     r.SetHeader("location", "/api/v1/webhooks/" + created.webhook.id);
     return r;
@@ -184,10 +182,8 @@ Response RotateSecret(RequestContext& ctx) {
   return ctx.Commit([&](store::Tx& tx) -> Result<Response> {
     LW_ASSIGN_OR_RETURN(delivery::RotatedSecret rotated,
                         delivery::RotateSecret(tx, WriterOf(ctx), id, overlap_s));
-    json::object out{{"secret", "********"},
-                     {"previous_expires_at", core::FormatTime(rotated.previous_expires_at)}};
-    ctx.SetReplayBody(json::serialize(out));
-    out["secret"] = rotated.secret;
+    json::object out{{"previous_expires_at", core::FormatTime(rotated.previous_expires_at)}};
+    ctx.ShowSecretOnce(out, "secret", rotated.secret);
     return Json(200, out);
   });
 }

@@ -60,6 +60,15 @@ std::string FoldCase(const std::string& s) {
   return out;
 }
 
+std::string LowerAscii(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return s;
+}
+
 std::size_t CodePoints(const std::string& s) {
   std::size_t n = 0;
   for (unsigned char c : s) {

@@ -10,6 +10,8 @@ namespace learnwire::core {
 
 // Unicode simple case folding to lower case (C.UTF-8 tables), for case-insensitive search.
 std::string FoldCase(const std::string& s);
+// ASCII letters to lower case; other bytes unchanged (header names, media types, emails).
+std::string LowerAscii(std::string s);
 // Number of Unicode code points in valid UTF-8.
 std::size_t CodePoints(const std::string& s);
 // True when the text holds a control character (C0, DEL or C1).

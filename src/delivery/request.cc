@@ -2,19 +2,10 @@
 
 #include <algorithm>
 
+#include "core/text.h"
 #include "delivery/signer.h"
 
 namespace learnwire::delivery {
-
-namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-}  // namespace
 
 AttemptRequest BuildAttemptRequest(const Webhook& webhook,
                                    const std::vector<std::string>& signing_keys,
@@ -48,9 +39,9 @@ AttemptRequest BuildAttemptRequest(const Webhook& webhook,
 HeaderList RedactHeaders(const Webhook& webhook, const HeaderList& headers) {
   HeaderList out;
   for (const auto& [name, value] : headers) {
-    std::string lower = Lower(name);
+    std::string lower = core::LowerAscii(name);
     bool custom = std::any_of(webhook.headers.begin(), webhook.headers.end(),
-                              [&](const auto& c) { return Lower(c.first) == lower; });
+                              [&](const auto& c) { return core::LowerAscii(c.first) == lower; });
     out.emplace_back(name, (custom || lower == "authorization") ? kRedacted : value);
   }
   return out;

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "delivery/guard_testing.h"
+
 namespace learnwire::delivery {
 namespace {
 
@@ -21,15 +23,6 @@ core::IpAddress Mapped(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   ip.v6 = true;
   ip.bytes = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d};
   return ip;
-}
-
-GuardConfig Allowing(std::initializer_list<const char*> blocks, bool allow_http = false) {
-  GuardConfig config;
-  for (const char* b : blocks) {
-    config.allowed_private_networks.push_back(*core::ParseCidr(b));
-  }
-  config.allow_http = allow_http;
-  return config;
 }
 
 struct Case {

@@ -46,12 +46,6 @@ const std::set<std::string>& ReservedHeaders() {
   return kReserved;
 }
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // RFC 9110 §5.6.2 token.
 bool IsToken(const std::string& s) {
   static const std::string kSpecials = "!#$%&'*+-.^_`|~";
@@ -431,7 +425,7 @@ class BodyReader {
     std::set<std::string> seen;
     for (const auto& kv : o) {
       std::string name(kv.key());
-      std::string lower = Lower(name);
+      std::string lower = core::LowerAscii(name);
       std::string field = "headers." + name;
       if (!IsToken(name)) {
         Error(field, "is not a valid header name (RFC 9110 token)");
@@ -453,7 +447,7 @@ class BodyReader {
       if (kv.value().get_string() == kWriteOnlyValue) {
         // Values are write-only and read back as "********": sending that keeps the stored one.
         for (const auto& [old_name, old_value] : previous) {
-          if (Lower(old_name) == lower) {
+          if (core::LowerAscii(old_name) == lower) {
             value = old_value;
           }
         }
@@ -487,7 +481,7 @@ class BodyReader {
       return;
     }
     for (const auto& [name, value] : w_.headers) {
-      if (Lower(name) == "authorization") {
+      if (core::LowerAscii(name) == "authorization") {
         Error("headers." + name, "is reserved while basic_auth is set");
       }
     }

@@ -1,19 +1,11 @@
 // ParseWebhookUrl and CheckUrlAtSave of url_guard.h: the URL half of the guard.
 #include <gtest/gtest.h>
 
+#include "delivery/guard_testing.h"
 #include "delivery/url_guard.h"
 
 namespace learnwire::delivery {
 namespace {
-
-GuardConfig Allowing(std::initializer_list<const char*> blocks, bool allow_http = false) {
-  GuardConfig config;
-  for (const char* b : blocks) {
-    config.allowed_private_networks.push_back(*core::ParseCidr(b));
-  }
-  config.allow_http = allow_http;
-  return config;
-}
 
 // A resolver stub answering from a table; a name not in it fails as a DNS error would.
 struct StubResolver {

@@ -121,15 +121,6 @@ std::vector<std::string> ScopeNames(const std::set<Scope>& scopes) {
   return out;
 }
 
-std::string LowerAscii(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return s;
-}
-
 // The email rule (API.md): local@domain, at most 254 characters; the local part 1-64 characters
 // with no space, control character, '@', '"' or U+FFFD; the domain a hostname with a dot.
 std::optional<std::string> CheckEmail(const std::string& email) {

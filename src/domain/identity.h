@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
+#include "core/text.h"
 #include "events/fanout.h"
 #include "store/store.h"
 
@@ -73,7 +74,7 @@ struct Deps {
 
 // Validates the email rule of API.md; returns the message for a bad one.
 std::optional<std::string> CheckEmail(const std::string& email);
-std::string LowerAscii(std::string s);
+using core::LowerAscii;
 
 core::Result<CreatedOrganization> CreateOrganization(store::Tx& tx, const Deps& deps,
                                                      const std::string& name,

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "store/connection_tx.h"
 #include "store/migrations.h"
 #include "store/postgres/connection.h"
 
@@ -52,31 +53,7 @@ int64_t NowUnixMs() {
       .count();
 }
 
-class ConnectionTx final : public Tx {
- public:
-  explicit ConnectionTx(Connection& c) : c_(c) {}
-  core::Result<Rows> Query(std::string_view sql, const Params& params) override {
-    return c_.Query(sql, params);
-  }
-  core::Result<int64_t> Exec(std::string_view sql, const Params& params) override {
-    return c_.Exec(sql, params);
-  }
-  core::Status QueryEach(std::string_view sql, const Params& params,
-                         const RowVisitor& visit) override {
-    return c_.QueryEach(sql, params, visit);
-  }
-  void AfterCommit(std::function<void()> fn) override { after_commit_.push_back(std::move(fn)); }
-  std::string_view Dialect() const override { return "postgres"; }
-  void Committed() {
-    for (const auto& fn : after_commit_) {
-      fn();
-    }
-  }
-
- private:
-  Connection& c_;
-  std::vector<std::function<void()>> after_commit_;
-};
+using PgTx = ConnectionTx<Connection>;
 
 }  // namespace
 
@@ -128,9 +105,9 @@ void PgStore::Release(std::unique_ptr<Connection> c) {
 core::Status PgStore::Run(std::string_view begin, const TxFunction& fn) {
   LW_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, Acquire());
   core::Status status = c->Simple(begin);
-  std::optional<ConnectionTx> tx;
+  std::optional<PgTx> tx;
   if (status.ok()) {
-    tx.emplace(*c);
+    tx.emplace(*c, "postgres");
     try {
       status = fn(*tx);
     } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/connection_tx.h"
 #include "store/migrations.h"
 #include "store/sqlite/connection.h"
 
@@ -26,34 +27,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at INTEGER NOT NULL
 ))sql";
 
-// A Tx is a thin view of the connection that runs the transaction.
-class ConnectionTx final : public Tx {
- public:
-  explicit ConnectionTx(Connection& connection) : connection_(connection) {}
-  core::Result<Rows> Query(std::string_view sql, const Params& params) override {
-    return connection_.Query(sql, params);
-  }
-  core::Result<int64_t> Exec(std::string_view sql, const Params& params) override {
-    return connection_.Exec(sql, params);
-  }
-  core::Status QueryEach(std::string_view sql, const Params& params,
-                         const RowVisitor& visit) override {
-    return connection_.QueryEach(sql, params, visit);
-  }
-  void AfterCommit(std::function<void()> fn) override { after_commit_.push_back(std::move(fn)); }
-  std::string_view Dialect() const override { return "sqlite"; }
-
-  // Runs the AfterCommit functions; call once the transaction has committed.
-  void Committed() {
-    for (const auto& fn : after_commit_) {
-      fn();
-    }
-  }
-
- private:
-  Connection& connection_;
-  std::vector<std::function<void()>> after_commit_;
-};
+using SqliteTx = ConnectionTx<Connection>;
 
 // Runs `fn` between `begin` and COMMIT; rolls back when fn or COMMIT fails, so the connection
 // always goes back to its owner outside any transaction.
@@ -196,9 +170,9 @@ core::Status SqliteStore::WriteOnConnection(const ConnectionFunction& fn) {
 }
 
 core::Status SqliteStore::Read(const TxFunction& fn) {
-  std::optional<ConnectionTx> tx;
+  std::optional<SqliteTx> tx;
   core::Status status = ReadOnConnection([&](Connection& connection) {
-    tx.emplace(connection);
+    tx.emplace(connection, "sqlite");
     return fn(*tx);
   });
   if (status.ok() && tx) {
@@ -208,9 +182,9 @@ core::Status SqliteStore::Read(const TxFunction& fn) {
 }
 
 core::Status SqliteStore::Write(const TxFunction& fn) {
-  std::optional<ConnectionTx> tx;
+  std::optional<SqliteTx> tx;
   core::Status status = WriteOnConnection([&](Connection& connection) {
-    tx.emplace(connection);
+    tx.emplace(connection, "sqlite");
     return fn(*tx);
   });
   // Outside the writer lock: a woken thread may write at once.
