@@ -18,6 +18,7 @@
 #include "core/random.h"
 #include "delivery/dispatcher.h"
 #include "delivery/webhooks.h"
+#include "events/fanout.h"
 #include "http/client_address.h"
 #include "http/problem.h"
 #include "http/server.h"
@@ -137,12 +138,17 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
 }
 
 int Serve(const Config& config, bool demo, const Hooks& hooks) {
-  if (config.role != "all") {
-    // Separate API and worker processes need the coordination of issue 4's next increments
-    // (SKIP LOCKED claims, advisory-locked jobs); until then one process does both.
-    core::Log(core::LogLevel::kError, "role: only \"all\" is available in this version");
+  auto db_url = ParseDbUrl(config.db);  // validated with the config
+  if (config.role != "all" && db_url.ok() && db_url->kind == DbUrl::Kind::kSqlite) {
+    // One dispatcher per SQLite file owns every lease (ARCHITECTURE.md): separate API and worker
+    // processes need PostgreSQL to coordinate.
+    core::Log(core::LogLevel::kError,
+              "role: \"api\" and \"worker\" need PostgreSQL (--db postgres://…); with SQLite "
+              "use --role all");
     return 2;
   }
+  const bool serves_api = config.role != "worker";
+  const bool delivers = config.role != "api";
   if (!config.secret_key_file.empty()) {
     // Signing secrets and webhook credentials would be stored in plaintext: refuse rather than
     // let an operator believe they are encrypted.
@@ -216,10 +222,18 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   dispatch.user_agent = std::string("Learnwire-Webhooks/") + LEARNWIRE_VERSION;
   dispatch.worker_id = WorkerId();
   dispatch.retention_days = config.retention_days;
+  dispatch.claims = delivers;
   delivery::Dispatcher dispatcher(*db, clock, ids, dispatch, delivery::SeededUniform(RandomSeed()));
   if (Status st = dispatcher.Start(); !st.ok()) {
     core::Log(core::LogLevel::kError, "cannot start webhook delivery", {{"error", st.message()}});
     return 1;
+  }
+  // Commits on every node wake this worker (PostgreSQL); on SQLite every writer is in this
+  // process and wakes it directly. Polling every second covers a listener that is down.
+  std::unique_ptr<store::Listener> listener;
+  if (delivers) {
+    listener =
+        db->Listen(std::string(events::kDeliveriesChannel), [&dispatcher] { dispatcher.Wake(); });
   }
   if (hooks.clock_moved) {
     *hooks.clock_moved = [&dispatcher] { dispatcher.Wake(); };
@@ -237,13 +251,15 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   bool separate_metrics = !config.metrics_listen.empty();
   http::Router router;
   api::RegisterOperations(router, services, !separate_metrics);
-  api::RegisterDocs(router, services);
-  api::RegisterLearners(router, services);
-  api::RegisterEvents(router, services);
-  api::RegisterEventTypes(router, services);
-  api::RegisterApiKeys(router, services);
-  api::RegisterWebhooks(router, services);
-  api::RegisterDeliveries(router, services);
+  if (serves_api) {
+    api::RegisterDocs(router, services);
+    api::RegisterLearners(router, services);
+    api::RegisterEvents(router, services);
+    api::RegisterEventTypes(router, services);
+    api::RegisterApiKeys(router, services);
+    api::RegisterWebhooks(router, services);
+    api::RegisterDeliveries(router, services);
+  }
   if (hooks.extra_routes) {
     hooks.extra_routes(router);
   }
@@ -253,7 +269,8 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   options.host = addr->host;
   options.port = addr->port;
   options.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
-  options.worker_threads = kApiWorkers + kOnDemandAttemptsTotal;
+  // A worker node answers health checks and scrapes only.
+  options.worker_threads = serves_api ? kApiWorkers + kOnDemandAttemptsTotal : 1;
   http::Server server(options, RootHandler(router, metrics, trusted_proxies));
   Status started = server.Start();
   if (!started.ok()) {
@@ -262,7 +279,8 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
     return 1;
   }
   std::string bound = addr->host + ":" + std::to_string(server.port());
-  core::Log(core::LogLevel::kInfo, "listening", {{"listen", bound}, {"db", config.db}});
+  core::Log(core::LogLevel::kInfo, "listening",
+            {{"listen", bound}, {"role", config.role}, {"db", RedactedDbUrl(config.db)}});
 
   // metrics_listen: /metrics, /healthz and /readyz on their own address (one I/O thread).
   http::Router ops_router;
@@ -299,6 +317,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   server.Stop(std::chrono::seconds(20));
   // Requests first (a /test call waits on the dispatcher), then the dispatcher: no new claims,
   // attempts in flight finish within their timeout, the rest are given back.
+  listener.reset();
   dispatcher.Stop(dispatch.attempt_timeout);
   if (hooks.clock_moved) {
     *hooks.clock_moved = nullptr;

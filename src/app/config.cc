@@ -131,7 +131,8 @@ const std::vector<KeySpec>& Specs() {
       {"db",
        [](Config& c, const std::string& v) -> Status {
          if (!ParseDbUrl(v).ok()) {
-           return Bad("db", "must be sqlite:PATH or postgres://… (got \"" + v + "\")");
+           return Bad("db",
+                      "must be sqlite:PATH or postgres://… (got \"" + RedactedDbUrl(v) + "\")");
          }
          c.db = v;
          return Status::Ok();
@@ -234,6 +235,31 @@ Result<HostPort> ParseHostPort(const std::string& text) {
     return core::InvalidArgument("bad port");
   }
   return HostPort{host, static_cast<uint16_t>(n)};
+}
+
+std::string RedactedDbUrl(const std::string& url) {
+  std::string out = url;
+  // scheme://user:password@host → scheme://user:********@host
+  const std::size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const std::size_t from = scheme + 3;
+    const std::size_t end = out.find_first_of("/?#", from);
+    const std::size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
+    if (at != std::string::npos && at > from) {
+      const std::size_t colon = out.find(':', from);
+      if (colon != std::string::npos && colon < at) {
+        out.replace(colon + 1, at - colon - 1, "********");
+      }
+    }
+  }
+  // …?password=secret&… (libpq also takes it as a parameter)
+  for (std::size_t p = out.find("password="); p != std::string::npos;
+       p = out.find("password=", p + 1)) {
+    const std::size_t value = p + 9;
+    const std::size_t end = out.find('&', value);
+    out.replace(value, (end == std::string::npos ? out.size() : end) - value, "********");
+  }
+  return out;
 }
 
 Result<DbUrl> ParseDbUrl(const std::string& url) {

@@ -58,4 +58,7 @@ struct DbUrl {
 };
 core::Result<DbUrl> ParseDbUrl(const std::string& url);
 
+// The URL with any password masked: what logs and messages may show.
+std::string RedactedDbUrl(const std::string& url);
+
 }  // namespace learnwire::app

@@ -60,6 +60,18 @@ TEST(ConfigTest, ListenTakesIpv4AndBracketedIpv6) {
   EXPECT_TRUE(LoadConfig("", {{"listen", "[::1]:8080"}}, {}).ok());
 }
 
+TEST(ConfigTest, DatabaseUrlsAreShownWithoutTheirPassword) {
+  EXPECT_EQ(RedactedDbUrl("postgres://lw:s3cret@db.internal:5432/learnwire"),
+            "postgres://lw:********@db.internal:5432/learnwire");
+  EXPECT_EQ(RedactedDbUrl("postgresql://lw@db/learnwire?sslmode=require&password=s3cret"),
+            "postgresql://lw@db/learnwire?sslmode=require&password=********");
+  EXPECT_EQ(RedactedDbUrl("postgres://lw:p%40ss@db/x"), "postgres://lw:********@db/x");
+  EXPECT_EQ(RedactedDbUrl("sqlite:./data/learnwire.db"), "sqlite:./data/learnwire.db");
+  auto bad = LoadConfig("", {{"db", "postgress://lw:s3cret@db/x"}}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("s3cret"), std::string::npos) << bad.status().message();
+}
+
 TEST(ConfigTest, UnknownKeysAreRefused) {
   EXPECT_FALSE(LoadConfig("", {}, {{"no_such_key", "1"}}).ok());
   EXPECT_FALSE(LoadConfig("", {{"no_such_key", "1"}}, {}).ok());

@@ -9,7 +9,9 @@ namespace learnwire::delivery {
 
 // Leases outlast the attempt they cover by this much, so a live attempt never loses its lease.
 constexpr std::chrono::milliseconds kLeaseMargin{10'000};
-constexpr int64_t kPurgeEveryMs = 60'000;
+constexpr int64_t kJobsEveryMs = 60'000;
+// The advisory lock of the periodic jobs on PostgreSQL ("Lrnjobs1").
+constexpr int64_t kJobsLock = 0x4c72'6e6a'6f62'7331;
 
 namespace {
 
@@ -52,7 +54,9 @@ Dispatcher::~Dispatcher() {
 }
 
 core::Status Dispatcher::Start() {
-  LW_RETURN_IF_ERROR(store_.Write([](store::Tx& tx) { return ClearLeases(tx); }));
+  if (options_.claims && store_.Dialect() == "sqlite") {
+    LW_RETURN_IF_ERROR(store_.Write([](store::Tx& tx) { return ClearLeases(tx); }));
+  }
   thread_ = std::thread([this] { Run(); });
   return core::Status::Ok();
 }
@@ -101,22 +105,30 @@ void Dispatcher::Run() {
       }
     } else {
       TakeRequests();
-      const bool claim = woken_.exchange(false) || Now() >= next_due_ms_;
+      const bool woke = woken_.exchange(false);
+      // Also at least every idle_poll of real time: the fallback when a wake-up from another
+      // node is lost, and how leases that ran out on the database clock are noticed whatever
+      // the program's clock does.
+      const bool claim = options_.claims && (woke || Now() >= next_due_ms_ ||
+                                             steady_now - last_claim_ >= options_.idle_poll);
+      if (claim) {
+        last_claim_ = steady_now;
+      }
       if (claim || !finished_ids_.empty()) {
         Step(claim);
       }
-      if (Now() >= next_purge_ms_) {
-        PurgeExpired();
+      if (options_.claims && Now() >= next_jobs_ms_) {
+        RunPeriodicJobs();
       }
     }
     std::chrono::milliseconds wait = options_.idle_poll;
     if (stopping_) {
       wait = std::min(
           wait, std::chrono::duration_cast<std::chrono::milliseconds>(stop_deadline_ - steady_now));
-    } else if (!woken_) {
+    } else if (!woken_ && options_.claims) {
       wait = std::clamp(std::chrono::milliseconds(next_due_ms_ - Now()),
                         std::chrono::milliseconds(0), options_.idle_poll);
-    } else {
+    } else if (woken_) {
       wait = std::chrono::milliseconds(0);
     }
     client_.Poll(std::max(wait, std::chrono::milliseconds(0)));
@@ -132,8 +144,9 @@ void Dispatcher::Run() {
   requests_.clear();
 }
 
-core::Status Dispatcher::ClaimInTx(store::Tx& tx, int64_t now,
+core::Status Dispatcher::ClaimInTx(store::Tx& tx, const QueueTime& t,
                                    const std::map<std::string, int>& finishing, Claimed& out) {
+  const int64_t now = t.now;
   LW_ASSIGN_OR_RETURN(std::vector<std::string> ring, ActiveWebhookIds(tx));
   for (std::size_t i = 0; i < ring.size(); ++i) {
     const std::string& webhook_id = ring[(ring_start_ + i) % ring.size()];
@@ -145,7 +158,7 @@ core::Status Dispatcher::ClaimInTx(store::Tx& tx, int64_t now,
     if (free <= 0) {
       continue;
     }
-    LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, now, free, lease_));
+    LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, t, free, lease_));
     std::vector<std::string> event_ids;
     std::vector<Claim> fresh;
     for (Claim& c : claims) {
@@ -178,7 +191,7 @@ core::Status Dispatcher::ClaimInTx(store::Tx& tx, int64_t now,
     }
   }
   ring_start_ = ring.empty() ? 0 : (ring_start_ + 1) % ring.size();
-  LW_ASSIGN_OR_RETURN(std::optional<int64_t> next, NextDueAt(tx));
+  LW_ASSIGN_OR_RETURN(std::optional<int64_t> next, NextDueAt(tx, t));
   // Due work held back by full slots is claimed again when an attempt finishes.
   out.next_due_ms = next && *next > now ? *next : now + options_.idle_poll.count();
   return core::Status::Ok();
@@ -213,7 +226,8 @@ void Dispatcher::Step(bool claim) {
       LW_ASSIGN_OR_RETURN(recorded, RecordResults(tx, EventCtx(), batch, now, uniform_, false));
     }
     if (claim) {
-      LW_RETURN_IF_ERROR(ClaimInTx(tx, now, finishing, claimed));
+      LW_ASSIGN_OR_RETURN(QueueTime t, ReadQueueTime(tx, now));
+      LW_RETURN_IF_ERROR(ClaimInTx(tx, t, finishing, claimed));
     }
     return core::Status::Ok();
   });
@@ -254,22 +268,37 @@ void Dispatcher::Step(bool claim) {
   }
 }
 
-void Dispatcher::PurgeExpired() {
+void Dispatcher::RunPeriodicJobs() {
   constexpr int kBatch = 1000;
   constexpr int kMaxBatchesPerPass = 20;  // bounded, so claims are never held up for long
   const int64_t now = Now();
-  next_purge_ms_ = now + kPurgeEveryMs;
+  next_jobs_ms_ = now + kJobsEveryMs;
   const int64_t horizon = now - options_.retention_days * 86'400'000LL;
   Purged total;
+  int64_t abandoned_tests = 0;
   for (int i = 0; i < kMaxBatchesPerPass; ++i) {
     Purged batch;
+    bool mine = false;
     core::Status st = store_.Write([&](store::Tx& tx) -> core::Status {
+      // Another node running the jobs now: this one skips its pass.
+      LW_ASSIGN_OR_RETURN(mine, store::TryJobLock(tx, kJobsLock));
+      if (!mine) {
+        return core::Status::Ok();
+      }
+      if (i == 0 && tx.Dialect() == "postgres") {
+        // (SQLite clears these at start: its one dispatcher outlives every /test of the file.)
+        LW_ASSIGN_OR_RETURN(QueueTime t, ReadQueueTime(tx, now));
+        LW_ASSIGN_OR_RETURN(abandoned_tests, FailAbandonedTests(tx, t));
+      }
       LW_ASSIGN_OR_RETURN(batch, PurgeBatch(tx, horizon, kBatch));
       return core::Status::Ok();
     });
     if (!st.ok()) {
-      core::Log(core::LogLevel::kError, "retention: purge failed", {{"error", st.message()}});
+      core::Log(core::LogLevel::kError, "periodic jobs failed", {{"error", st.message()}});
       return;
+    }
+    if (!mine) {
+      break;
     }
     total.deliveries += batch.deliveries;
     total.attempts += batch.attempts;
@@ -277,7 +306,11 @@ void Dispatcher::PurgeExpired() {
     if (batch.deliveries < kBatch && batch.attempts < kBatch && batch.events < kBatch) {
       break;
     }
-    next_purge_ms_ = now;  // more to purge: continue on the next pass
+    next_jobs_ms_ = now;  // more to purge: continue on the next pass
+  }
+  if (abandoned_tests > 0) {
+    core::Log(core::LogLevel::kInfo, "test deliveries abandoned by their node failed",
+              {{"deliveries", std::to_string(abandoned_tests)}});
   }
   if (total.Total() > 0) {
     core::Log(core::LogLevel::kInfo, "retention: purged",
@@ -302,8 +335,9 @@ void Dispatcher::TakeRequests() {
     std::optional<Claim> claim;
     std::optional<AttemptMaterial> material;
     core::Status status = store_.Write([&](store::Tx& tx) -> core::Status {
+      LW_ASSIGN_OR_RETURN(QueueTime t, ReadQueueTime(tx, now));
       LW_ASSIGN_OR_RETURN(Claim c,
-                          ClaimOne(tx, r.organization_id, r.delivery_id, r.kind, now, lease_));
+                          ClaimOne(tx, r.organization_id, r.delivery_id, r.kind, t, lease_));
       LW_ASSIGN_OR_RETURN(AttemptMaterial m, LoadMaterial(tx, c, now));
       claim = std::move(c);
       material = std::move(m);

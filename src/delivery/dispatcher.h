@@ -1,9 +1,11 @@
 // The dispatcher (ARCHITECTURE.md): one thread that claims due deliveries per subscription up to
 // its free slots, serving subscriptions round-robin; starts each attempt as soon as it is leased;
 // drives them with the libcurl multi client; and records results in one transaction per batch.
-// Only in-flight work is in memory. Woken by commits that schedule deliveries; otherwise it
-// sleeps until the next due time (at most a second). Once a minute (of the injected clock) it
-// also purges what retention allows.
+// Only in-flight work is in memory. Woken by commits that schedule deliveries (in this process,
+// or on any node through the store's notifications); otherwise it sleeps until the next due time
+// (at most a second). Once a minute (of the injected clock) it runs the periodic jobs (the
+// retention purge; on PostgreSQL also failing abandoned /test deliveries), on one node at a time.
+// On an API node (`claims` false) it only makes the attempts of /test and /retry.
 //
 // Threading: Start() launches the thread; DeliveriesScheduled(), Wake(), AttemptNow() and
 // Stop() are thread-safe.
@@ -52,6 +54,8 @@ struct DispatcherOptions {
   int64_t retention_days = 30;  // finished deliveries, attempts and events older are purged
   // Claims are retried at least this often even without a wake-up.
   std::chrono::milliseconds idle_poll{1000};
+  // false on an API node: no claims and no periodic jobs, only AttemptNow.
+  bool claims = true;
 };
 
 // What /test and /retry answer: the attempt made.
@@ -73,7 +77,7 @@ class Dispatcher final : public events::DeliveryListener {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  // Clears stale leases (the only dispatcher of this database) and starts the thread.
+  // On SQLite, clears stale leases (the only dispatcher of the file); starts the thread.
   core::Status Start();
   // Stops claiming; lets attempts in flight finish for at most `grace`; gives back the leases
   // of the rest; records everything; joins the thread.
@@ -110,14 +114,14 @@ class Dispatcher final : public events::DeliveryListener {
   // One write transaction: the results of finished attempts, then (when `claim`) claims for the
   // slots they freed and for new work; then the attempts start.
   void Step(bool claim);
-  core::Status ClaimInTx(store::Tx& tx, int64_t now, const std::map<std::string, int>& finishing,
-                         Claimed& out);
+  core::Status ClaimInTx(store::Tx& tx, const QueueTime& t,
+                         const std::map<std::string, int>& finishing, Claimed& out);
   void ApplyRecorded(const std::vector<std::string>& ids, const std::vector<Recorded>& recorded);
   void TakeRequests();
   void StartAttempt(Claim claim, AttemptMaterial material,
                     std::shared_ptr<std::promise<core::Result<AttemptSummary>>> promise);
   void ReleaseRemaining();
-  void PurgeExpired();
+  void RunPeriodicJobs();
   int64_t Now() const { return core::ToUnixMs(clock_.Now()); }
   events::EventContext EventCtx() { return {&ids_, &clock_, this}; }
 
@@ -143,7 +147,8 @@ class Dispatcher final : public events::DeliveryListener {
   std::vector<std::string> finished_ids_;
   std::size_t ring_start_ = 0;
   int64_t next_due_ms_ = 0;
-  int64_t next_purge_ms_ = 0;
+  int64_t next_jobs_ms_ = 0;
+  std::chrono::steady_clock::time_point last_claim_{};
 };
 
 }  // namespace learnwire::delivery

@@ -39,12 +39,12 @@ Claim ClaimOfRow(const store::Rows::Row& row, const std::string& webhook_id) {
   return c;
 }
 
-Status TakeLease(store::Tx& tx, Claim& c, int64_t now, const LeaseTerms& lease) {
+Status TakeLease(store::Tx& tx, Claim& c, const QueueTime& t, const LeaseTerms& lease) {
   c.lease_token = NewLeaseToken();
   return tx
       .Exec(
           "UPDATE deliveries SET lease_until = $2, leased_by = $3, lease_token = $4 WHERE id = $1",
-          {c.delivery_id, now + lease.duration_ms, lease.worker_id, c.lease_token})
+          {c.delivery_id, t.lease_now + lease.duration_ms, lease.worker_id, c.lease_token})
       .status();
 }
 
@@ -100,6 +100,29 @@ bool Is2xx(const AttemptResult& r) { return r.status && *r.status >= 200 && *r.s
 
 }  // namespace
 
+Result<QueueTime> ReadQueueTime(store::Tx& tx, int64_t now) {
+  QueueTime t{now, now};
+  if (tx.Dialect() == "postgres") {
+    // clock_timestamp(), not now(): the moment of the statement, not of the transaction's start.
+    LW_ASSIGN_OR_RETURN(
+        store::Rows rows,
+        tx.Query(
+            "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT) AS t"));
+    t.lease_now = rows[0].Int("t");
+  }
+  return t;
+}
+
+Result<int64_t> FailAbandonedTests(store::Tx& tx, const QueueTime& t) {
+  constexpr int64_t kUnclaimedForMs = 10 * 60'000;
+  return tx.Exec(
+      "UPDATE deliveries SET state = 'failed', last_error = 'timeout', next_attempt_at = NULL, "
+      "lease_until = NULL, leased_by = NULL, lease_token = NULL, finished_at = $3, "
+      "updated_at = $3 WHERE test = 1 AND state = 'scheduled' AND "
+      "(lease_until <= $1 OR (lease_until IS NULL AND created_at <= $2))",
+      {t.lease_now, t.now - kUnclaimedForMs, t.now});
+}
+
 Status ClearLeases(store::Tx& tx) {
   LW_RETURN_IF_ERROR(tx.Exec("UPDATE deliveries SET state = 'failed', last_error = 'timeout', "
                              "next_attempt_at = NULL, finished_at = updated_at "
@@ -124,8 +147,8 @@ Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx) {
   return ids;
 }
 
-Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id, int64_t now,
-                                    int limit, const LeaseTerms& lease) {
+Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id,
+                                    const QueueTime& t, int limit, const LeaseTerms& lease) {
   // One statement leases the batch; the token is shared by the batch and new at every claim, so
   // each (delivery, token) pair still names exactly one lease.
   const std::string token = NewLeaseToken();
@@ -134,12 +157,13 @@ Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id
       tx.Query("UPDATE deliveries SET lease_until = $3, leased_by = $4, lease_token = $5 "
                "WHERE seq IN (SELECT seq FROM deliveries WHERE webhook_id = $1 AND "
                "state = 'scheduled' AND test = 0 AND next_attempt_at <= $2 AND "
-               "(lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, seq "
+               "(lease_until IS NULL OR lease_until <= $7) ORDER BY next_attempt_at, seq "
                "LIMIT $6" +
                    SkipLocked(tx) +
                    ") RETURNING id, organization_id, event_id, event_type, state, "
                    "attempt_count, created_at",
-               {webhook_id, now, now + lease.duration_ms, lease.worker_id, token, limit}));
+               {webhook_id, t.now, t.lease_now + lease.duration_ms, lease.worker_id, token, limit,
+                t.lease_now}));
   std::vector<Claim> claims;
   claims.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -181,7 +205,7 @@ Result<std::map<std::string, std::string>> LoadEventBodies(store::Tx& tx,
 }
 
 Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
-                       const std::string& delivery_id, AttemptKind kind, int64_t now,
+                       const std::string& delivery_id, AttemptKind kind, const QueueTime& t,
                        const LeaseTerms& lease) {
   LW_ASSIGN_OR_RETURN(
       store::Rows rows,
@@ -195,7 +219,7 @@ Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
     return core::NotFound("delivery not found");
   }
   auto row = rows[0];
-  if (!row.IsNull("lease_until") && row.Int("lease_until") > now) {
+  if (!row.IsNull("lease_until") && row.Int("lease_until") > t.lease_now) {
     return core::Conflict("an attempt of this delivery is in flight");
   }
   if (kind == AttemptKind::kRetry) {
@@ -211,11 +235,11 @@ Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
   }
   Claim c = ClaimOfRow(row, row.Str("webhook_id"));
   c.kind = kind;
-  LW_RETURN_IF_ERROR(TakeLease(tx, c, now, lease));
+  LW_RETURN_IF_ERROR(TakeLease(tx, c, t, lease));
   return c;
 }
 
-Result<std::optional<int64_t>> NextDueAt(store::Tx& tx) {
+Result<std::optional<int64_t>> NextDueAt(store::Tx& tx, const QueueTime& t) {
   // Two index walks (deliveries_next, deliveries_leased) rather than one scan of every
   // scheduled row: the backlog may hold millions.
   LW_ASSIGN_OR_RETURN(store::Rows due,
@@ -227,6 +251,9 @@ Result<std::optional<int64_t>> NextDueAt(store::Tx& tx) {
       tx.Query("SELECT MIN(lease_until) AS t FROM deliveries WHERE lease_until IS NOT NULL"));
   std::optional<int64_t> next = due.empty() ? std::nullopt : due[0].OptInt("next_attempt_at");
   std::optional<int64_t> expiry = leased.empty() ? std::nullopt : leased[0].OptInt("t");
+  if (expiry) {
+    *expiry += t.now - t.lease_now;  // on the program's clock
+  }
   if (next && expiry) {
     return std::optional<int64_t>(std::min(*next, *expiry));
   }
@@ -434,6 +461,7 @@ Status AbandonDelivery(store::Tx& tx, const Claim& claim, int64_t now) {
 }
 
 Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now) {
+  LW_ASSIGN_OR_RETURN(QueueTime t, ReadQueueTime(tx, now));
   QueueStats stats;
   for (const char* state : {"scheduled", "succeeded", "failed", "canceled"}) {
     stats.by_state.emplace_back(state, 0);
@@ -451,8 +479,8 @@ Result<QueueStats> ReadQueueStats(store::Tx& tx, int64_t now) {
                       tx.Query("SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM "
                                "deliveries WHERE state = 'scheduled' AND test = 0 AND "
                                "next_attempt_at <= $1 AND (lease_until IS NULL OR "
-                               "lease_until <= $1)",
-                               {now}));
+                               "lease_until <= $2)",
+                               {t.now, t.lease_now}));
   stats.due = due[0].Int("n");
   if (!due[0].IsNull("oldest")) {
     stats.oldest_due_age_ms = now - due[0].Int("oldest");

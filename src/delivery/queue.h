@@ -37,30 +37,47 @@ struct Claim {
   AttemptKind kind = AttemptKind::kScheduled;
 };
 
+// The two clocks of the queue. Due times follow the program's clock (injected in tests); leases
+// follow the lease clock: the database's on PostgreSQL, so a lease runs out at the same moment
+// for every node whatever their own clocks say; the program's on SQLite, whose one dispatcher
+// owns every lease.
+struct QueueTime {
+  int64_t now = 0;        // the program's clock, ms
+  int64_t lease_now = 0;  // the lease clock, ms
+};
+core::Result<QueueTime> ReadQueueTime(store::Tx& tx, int64_t now);
+
 struct LeaseTerms {
   std::string worker_id;
   int64_t duration_ms = 0;  // attempt_timeout_s + 10 s
 };
 
 // The one dispatcher of a SQLite file owns every lease: at start it clears them, so deliveries
-// in flight at a crash go out again at once.
+// in flight at a crash go out again at once (and /test deliveries cut off by it fail). Not for
+// PostgreSQL, where other nodes' leases are alive: there, leases run out and are claimed again.
 core::Status ClearLeases(store::Tx& tx);
+
+// On PostgreSQL, a periodic job: /test deliveries whose node died mid-attempt (their lease ran
+// out; /test never retries) or before its claim (unleased for ten minutes) fail with `timeout`.
+// Returns how many.
+core::Result<int64_t> FailAbandonedTests(store::Tx& tx, const QueueTime& t);
 
 // Active subscriptions, in id order (the round-robin ring).
 core::Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx);
 
 // Leases up to `limit` due, unleased scheduled deliveries of one subscription, oldest due first.
-core::Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id, int64_t now,
-                                          int limit, const LeaseTerms& lease);
+core::Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id,
+                                          const QueueTime& t, int limit, const LeaseTerms& lease);
 
 // Leases one delivery of the organization for a /test (a test delivery) or /retry (any state
 // but scheduled) attempt. NotFound for another organization's; Conflict when it cannot be.
 core::Result<Claim> ClaimOne(store::Tx& tx, const std::string& organization_id,
-                             const std::string& delivery_id, AttemptKind kind, int64_t now,
+                             const std::string& delivery_id, AttemptKind kind, const QueueTime& t,
                              const LeaseTerms& lease);
 
-// When the next claim could find work: the earliest unleased due time or lease expiry.
-core::Result<std::optional<int64_t>> NextDueAt(store::Tx& tx);
+// When the next claim could find work, on the program's clock: the earliest unleased due time
+// or lease expiry.
+core::Result<std::optional<int64_t>> NextDueAt(store::Tx& tx, const QueueTime& t);
 
 // What an attempt needs, read at attempt time: the subscription's configuration as it is now and
 // its signing keys (decoded, newest first), shared by the attempts of one claim round, and the

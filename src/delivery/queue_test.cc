@@ -1,15 +1,20 @@
-// The delivery queue against a real (in-memory) SQLite: fan-out, claims, fencing, and what
-// results do to deliveries and subscriptions. Time is a manual clock; nothing sleeps.
+// The delivery queue against real SQLite and PostgreSQL (store::TestDatabase): fan-out, claims,
+// fencing, and what results do to deliveries and subscriptions. Time is a manual clock.
 #include "delivery/queue.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
+#include <future>
+#include <set>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/ids.h"
 #include "delivery/retention.h"
 #include "events/outbox.h"
+#include "store/test_database.h"
 
 namespace learnwire::delivery {
 namespace {
@@ -19,10 +24,16 @@ using core::Status;
 
 const std::string kOrg = "org_01JD0000000000000000000001";
 
-class QueueTest : public ::testing::Test {
+class QueueTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto opened = store::OpenMigratedSqlite({":memory:"});
+    auto database = store::TestDatabase::Create(GetParam());
+    if (database.status().code() == core::Code::kUnavailable) {
+      GTEST_SKIP() << database.status().message();
+    }
+    ASSERT_TRUE(database.ok()) << database.status().message();
+    database_ = std::move(database).value();
+    auto opened = database_->Open();
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     db_ = std::move(opened).value();
     Must([&](store::Tx& tx) {
@@ -45,6 +56,8 @@ class QueueTest : public ::testing::Test {
   }
 
   int64_t Now() const { return core::ToUnixMs(clock_.Now()); }
+  // Leases on the manual clock too, on both backends, so tests can make them run out.
+  QueueTime T() const { return {Now(), Now()}; }
   Writer W() { return {&ids_, &clock_, kOrg}; }
 
   std::string MakeWebhook(const std::string& extra = "") {
@@ -76,7 +89,7 @@ class QueueTest : public ::testing::Test {
   std::vector<delivery::Claim> ClaimNow(const std::string& webhook_id, int limit = 10) {
     std::vector<delivery::Claim> claims;
     Must([&](store::Tx& tx) -> Status {
-      LW_ASSIGN_OR_RETURN(claims, ClaimDue(tx, webhook_id, Now(), limit, {"test", 25'000}));
+      LW_ASSIGN_OR_RETURN(claims, ClaimDue(tx, webhook_id, T(), limit, {"test", 25'000}));
       return Status::Ok();
     });
     return claims;
@@ -115,13 +128,14 @@ class QueueTest : public ::testing::Test {
     return Q("SELECT state FROM deliveries WHERE id = $1", {delivery_id})[0].Str("state");
   }
 
+  std::unique_ptr<store::TestDatabase> database_;  // outlives db_
   std::unique_ptr<store::Store> db_;
   core::ManualClock clock_{1'790'000'000'000};
   core::IdGenerator ids_{clock_};
   WebhookRules rules_;
 };
 
-TEST_F(QueueTest, FanOutSchedulesOneDeliveryPerMatchingActiveSubscription) {
+TEST_P(QueueTest, FanOutSchedulesOneDeliveryPerMatchingActiveSubscription) {
   std::string all = MakeWebhook();
   std::string courses = MakeWebhook(R"(,"event_types":["course.*"])");
   std::string inactive = MakeWebhook(R"(,"active":false)");
@@ -136,7 +150,7 @@ TEST_F(QueueTest, FanOutSchedulesOneDeliveryPerMatchingActiveSubscription) {
   EXPECT_EQ(rows[0].Int("next_attempt_at"), Now());
 }
 
-TEST_F(QueueTest, ClaimsUpToTheLimitOnlyDueAndUnleasedOldestFirst) {
+TEST_P(QueueTest, ClaimsUpToTheLimitOnlyDueAndUnleasedOldestFirst) {
   std::string wh = MakeWebhook();
   for (int i = 0; i < 5; ++i) {
     Event();
@@ -159,7 +173,7 @@ TEST_F(QueueTest, ClaimsUpToTheLimitOnlyDueAndUnleasedOldestFirst) {
   EXPECT_NE(again[0].lease_token, first[0].lease_token);
 }
 
-TEST_F(QueueTest, AResultUnderALostLeaseWritesNothing) {
+TEST_P(QueueTest, AResultUnderALostLeaseWritesNothing) {
   std::string wh = MakeWebhook();
   Event();
   delivery::Claim stale = ClaimNow(wh)[0];
@@ -173,7 +187,7 @@ TEST_F(QueueTest, AResultUnderALostLeaseWritesNothing) {
   EXPECT_EQ(StateOf(fresh.delivery_id), "succeeded");
 }
 
-TEST_F(QueueTest, AResultWriteUsesUpItsLeaseToken) {
+TEST_P(QueueTest, AResultWriteUsesUpItsLeaseToken) {
   std::string wh = MakeWebhook();
   Event();
   delivery::Claim c = ClaimNow(wh)[0];
@@ -185,7 +199,7 @@ TEST_F(QueueTest, AResultWriteUsesUpItsLeaseToken) {
   EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM attempts")[0].Int("n"), 1);
 }
 
-TEST_F(QueueTest, OneResultThatCannotBeWrittenDoesNotBlockTheBatch) {
+TEST_P(QueueTest, OneResultThatCannotBeWrittenDoesNotBlockTheBatch) {
   std::string wh = MakeWebhook();
   Event();
   Event();
@@ -217,7 +231,7 @@ TEST_F(QueueTest, OneResultThatCannotBeWrittenDoesNotBlockTheBatch) {
   EXPECT_EQ(StateOf(claims[1].delivery_id), "succeeded");
 }
 
-TEST_F(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
+TEST_P(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
   std::string wh = MakeWebhook();
   Event();
   delivery::Claim c = ClaimNow(wh)[0];
@@ -236,7 +250,7 @@ TEST_F(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
   EXPECT_EQ(Q("SELECT last_success_at FROM webhooks")[0].Int("last_success_at"), Now());
 }
 
-TEST_F(QueueTest, AFailedAttemptIsRetriedOnTheSchedule) {
+TEST_P(QueueTest, AFailedAttemptIsRetriedOnTheSchedule) {
   std::string wh = MakeWebhook();
   Event();
   delivery::Claim c = ClaimNow(wh)[0];
@@ -255,14 +269,14 @@ TEST_F(QueueTest, AFailedAttemptIsRetriedOnTheSchedule) {
   EXPECT_EQ(next[0].attempt_number, 2);
 }
 
-TEST_F(QueueTest, RetryAfterOn429IsHonoured) {
+TEST_P(QueueTest, RetryAfterOn429IsHonoured) {
   std::string wh = MakeWebhook();
   Event();
   Record(ClaimNow(wh)[0], 429, RetryPolicy(), "120");
   EXPECT_EQ(Q("SELECT next_attempt_at FROM deliveries")[0].Int("next_attempt_at"), Now() + 120'000);
 }
 
-TEST_F(QueueTest, ExhaustionWithoutASuccessDisablesAndTellsTheOtherSubscriptions) {
+TEST_P(QueueTest, ExhaustionWithoutASuccessDisablesAndTellsTheOtherSubscriptions) {
   std::string failing = MakeWebhook(R"(,"retry_policy":{"schedule":"custom","delays_s":[]})");
   std::string listener = MakeWebhook(R"(,"event_types":["webhook.disabled"])");
   Event();
@@ -295,7 +309,7 @@ TEST_F(QueueTest, ExhaustionWithoutASuccessDisablesAndTellsTheOtherSubscriptions
             1);
 }
 
-TEST_F(QueueTest, ExhaustionAfterASuccessSinceTheDeliveryWasCreatedKeepsItActive) {
+TEST_P(QueueTest, ExhaustionAfterASuccessSinceTheDeliveryWasCreatedKeepsItActive) {
   std::string wh = MakeWebhook(R"(,"retry_policy":{"schedule":"custom","delays_s":[]})");
   Event();
   Event();
@@ -308,7 +322,7 @@ TEST_F(QueueTest, ExhaustionAfterASuccessSinceTheDeliveryWasCreatedKeepsItActive
   EXPECT_EQ(Q("SELECT active FROM webhooks")[0].Int("active"), 1);
 }
 
-TEST_F(QueueTest, GoneDisablesAtOnce) {
+TEST_P(QueueTest, GoneDisablesAtOnce) {
   std::string wh = MakeWebhook();
   Event();
   delivery::Claim c = ClaimNow(wh)[0];
@@ -317,7 +331,7 @@ TEST_F(QueueTest, GoneDisablesAtOnce) {
   EXPECT_EQ(Q("SELECT deactivate_reason FROM webhooks")[0].Str("deactivate_reason"), "http_410");
 }
 
-TEST_F(QueueTest, AnAttemptInFlightWhenCanceledIsRecordedAndOnlyA2xxChangesTheState) {
+TEST_P(QueueTest, AnAttemptInFlightWhenCanceledIsRecordedAndOnlyA2xxChangesTheState) {
   std::string wh = MakeWebhook();
   Event();
   Event();
@@ -330,7 +344,7 @@ TEST_F(QueueTest, AnAttemptInFlightWhenCanceledIsRecordedAndOnlyA2xxChangesTheSt
   EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM attempts")[0].Int("n"), 2);
 }
 
-TEST_F(QueueTest, ClearingLeasesAtStartMakesInFlightWorkDueAgain) {
+TEST_P(QueueTest, ClearingLeasesAtStartMakesInFlightWorkDueAgain) {
   std::string wh = MakeWebhook();
   Event();
   ASSERT_EQ(ClaimNow(wh).size(), 1u);
@@ -339,13 +353,13 @@ TEST_F(QueueTest, ClearingLeasesAtStartMakesInFlightWorkDueAgain) {
   EXPECT_EQ(ClaimNow(wh).size(), 1u);
 }
 
-TEST_F(QueueTest, NextDueIsTheEarliestUnleasedDueTimeOrLeaseExpiry) {
+TEST_P(QueueTest, NextDueIsTheEarliestUnleasedDueTimeOrLeaseExpiry) {
   std::string wh = MakeWebhook();
   Event();
   auto next = [&] {
     std::optional<int64_t> t;
     Must([&](store::Tx& tx) -> Status {
-      LW_ASSIGN_OR_RETURN(t, NextDueAt(tx));
+      LW_ASSIGN_OR_RETURN(t, NextDueAt(tx, T()));
       return Status::Ok();
     });
     return t;
@@ -355,7 +369,7 @@ TEST_F(QueueTest, NextDueIsTheEarliestUnleasedDueTimeOrLeaseExpiry) {
   EXPECT_EQ(next(), Now() + 25'000);
 }
 
-TEST_F(QueueTest, RetentionPurgesFinishedWorkButNeverScheduledDeliveriesOrTheirEvents) {
+TEST_P(QueueTest, RetentionPurgesFinishedWorkButNeverScheduledDeliveriesOrTheirEvents) {
   std::string wh = MakeWebhook(R"(,"event_types":["learner.created"])");
   std::string finished_event = Event();
   std::string scheduled_event = Event();
@@ -379,6 +393,118 @@ TEST_F(QueueTest, RetentionPurgesFinishedWorkButNeverScheduledDeliveriesOrTheirE
   (void)finished_event;
   (void)unrouted_event;
 }
+
+TEST_P(QueueTest, LeasesFollowTheLeaseClockAndDueTimesTheProgramsClock) {
+  std::string wh = MakeWebhook();
+  Event();
+  // The lease clock is an hour behind the program's: the due delivery is claimed, and its lease
+  // ends an hour before the program's clock would say.
+  const QueueTime t{Now(), Now() - 3'600'000};
+  std::vector<delivery::Claim> claims;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(claims, ClaimDue(tx, wh, t, 10, {"test", 25'000}));
+    return Status::Ok();
+  });
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(Q("SELECT lease_until FROM deliveries")[0].Int("lease_until"), t.lease_now + 25'000);
+  // NextDueAt answers on the program's clock.
+  std::optional<int64_t> next;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(next, NextDueAt(tx, t));
+    return Status::Ok();
+  });
+  EXPECT_EQ(next, Now() + 25'000);
+}
+
+TEST_P(QueueTest, TheLeaseClockIsTheDatabasesOnPostgresAndTheProgramsOnSqlite) {
+  QueueTime t;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(t, ReadQueueTime(tx, 42));
+    return Status::Ok();
+  });
+  EXPECT_EQ(t.now, 42);
+  if (GetParam() == "sqlite") {
+    EXPECT_EQ(t.lease_now, 42);
+  } else {
+    // The server runs on this machine: its clock is the system clock, give or take.
+    const int64_t system = core::ToUnixMs(core::SystemClock().Now());
+    EXPECT_LT(std::abs(t.lease_now - system), 5'000);
+  }
+}
+
+TEST_P(QueueTest, AbandonedTestDeliveriesFailWithTimeout) {
+  std::string wh = MakeWebhook();
+  const std::string event_id = Event("webhook.test");
+  auto test_delivery = [&] {
+    std::string id;
+    Must([&](store::Tx& tx) -> Status {
+      events::NewDelivery d{kOrg, wh, event_id, "webhook.test", Now(), std::nullopt, true};
+      LW_ASSIGN_OR_RETURN(id, events::ScheduleDelivery(tx, ids_, d));
+      return Status::Ok();
+    });
+    return id;
+  };
+  const std::string leased = test_delivery();
+  const std::string unclaimed = test_delivery();
+  Must([&](store::Tx& tx) -> Status {
+    return ClaimOne(tx, kOrg, leased, AttemptKind::kTest, T(), {"test", 25'000}).status();
+  });
+  clock_.Advance(std::chrono::minutes(5));
+  const std::string fresh = test_delivery();
+  clock_.Advance(std::chrono::minutes(6));
+  int64_t failed = 0;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(failed, FailAbandonedTests(tx, T()));
+    return Status::Ok();
+  });
+  EXPECT_EQ(failed, 2);  // the lease that ran out, and the one never claimed for 11 minutes
+  EXPECT_EQ(StateOf(leased), "failed");
+  EXPECT_EQ(StateOf(unclaimed), "failed");
+  EXPECT_EQ(StateOf(fresh), "scheduled");  // 6 minutes old, unleased: its /test may still come
+  EXPECT_EQ(Q("SELECT last_error FROM deliveries WHERE id = $1", {leased})[0].Str("last_error"),
+            "timeout");
+}
+
+TEST_P(QueueTest, ConcurrentClaimsOnPostgresSkipEachOthersRowsAndNeverWait) {
+  if (GetParam() != "postgres") {
+    GTEST_SKIP() << "SQLite serializes writers: one claim at a time by construction";
+  }
+  std::string wh = MakeWebhook();
+  for (int i = 0; i < 10; ++i) {
+    Event();
+  }
+  // The first claimer holds its transaction open (its rows locked) while the second claims.
+  std::promise<void> first_claimed, second_done;
+  std::vector<delivery::Claim> a, b;
+  std::thread first([&] {
+    Must([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(a, ClaimDue(tx, wh, T(), 4, {"a", 25'000}));
+      first_claimed.set_value();
+      second_done.get_future().wait();
+      return Status::Ok();
+    });
+  });
+  first_claimed.get_future().wait();
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(b, ClaimDue(tx, wh, T(), 10, {"b", 25'000}));
+    return Status::Ok();
+  });
+  second_done.set_value();
+  first.join();
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 6u);
+  std::set<std::string> ids;
+  for (const auto* claims : {&a, &b}) {
+    for (const delivery::Claim& c : *claims) {
+      ids.insert(c.delivery_id);
+    }
+  }
+  EXPECT_EQ(ids.size(), 10u);
+  EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM deliveries WHERE leased_by = 'a'")[0].Int("n"), 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, QueueTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace learnwire::delivery

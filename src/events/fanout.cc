@@ -14,6 +14,11 @@ core::Result<std::string> ScheduleDelivery(store::Tx& tx, core::IdGenerator& ids
               {id, d.organization_id, d.webhook_id, d.event_id, d.event_type, d.test, d.now_ms,
                d.replay_of})
           .status());
+  if (!d.test) {
+    // Workers on other nodes hear of it at the commit (a /test delivery is attempted by the
+    // node that made it, never claimed).
+    LW_RETURN_IF_ERROR(tx.Notify(kDeliveriesChannel));
+  }
   return id;
 }
 

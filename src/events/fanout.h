@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/ids.h"
 #include "core/status.h"
@@ -24,6 +25,10 @@ class DeliveryListener {
   virtual void DeliveriesScheduled() = 0;
 };
 
+// The channel (store::Tx::Notify, Store::Listen) on which commits that schedule deliveries
+// wake the workers of every node.
+inline constexpr std::string_view kDeliveriesChannel = "learnwire_deliveries";
+
 struct NewDelivery {
   std::string organization_id;
   std::string webhook_id;
@@ -34,7 +39,8 @@ struct NewDelivery {
   bool test = false;  // a /test delivery: attempted once by the caller, never claimed
 };
 
-// Inserts one scheduled delivery, due now; returns its id (dlv_…).
+// Inserts one scheduled delivery, due now, and notifies kDeliveriesChannel; returns its id
+// (dlv_…).
 core::Result<std::string> ScheduleDelivery(store::Tx& tx, core::IdGenerator& ids,
                                            const NewDelivery& delivery);
 

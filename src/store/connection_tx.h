@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -28,6 +29,19 @@ class ConnectionTx final : public Tx {
   }
   void AfterCommit(std::function<void()> fn) override { after_commit_.push_back(std::move(fn)); }
   std::string_view Dialect() const override { return dialect_; }
+  core::Status Notify(std::string_view channel) override {
+    if (dialect_ != "postgres") {
+      return core::Status::Ok();
+    }
+    for (const std::string& done : notified_) {
+      if (done == channel) {
+        return core::Status::Ok();
+      }
+    }
+    notified_.emplace_back(channel);
+    // pg_notify() rather than NOTIFY: a function call can be a prepared statement.
+    return connection_.Exec("SELECT pg_notify($1, '')", {std::string(channel)}).status();
+  }
 
   // Runs the AfterCommit functions; call once the transaction has committed.
   void Committed() {
@@ -40,6 +54,7 @@ class ConnectionTx final : public Tx {
   Connection& connection_;
   std::string_view dialect_;
   std::vector<std::function<void()>> after_commit_;
+  std::vector<std::string> notified_;
 };
 
 }  // namespace learnwire::store

@@ -111,7 +111,23 @@ class Tx {
   virtual void AfterCommit(std::function<void()> fn) = 0;
   // "sqlite" or "postgres", for the few statements that differ.
   virtual std::string_view Dialect() const = 0;
+  // Tells every process listening on `channel` (Store::Listen) once this transaction commits;
+  // once per channel per transaction. A PostgreSQL NOTIFY; nothing on SQLite, whose writers all
+  // live in one process (AfterCommit reaches them). `channel`: lower case letters, digits, '_'.
+  virtual core::Status Notify(std::string_view channel) = 0;
 };
+
+// Periodic jobs run on one node at a time: true when this transaction now holds the job lock
+// `key` (a PostgreSQL advisory lock, released when the transaction ends; false when another
+// transaction holds it). Always true on SQLite, which has one dispatcher per file.
+inline core::Result<bool> TryJobLock(Tx& tx, int64_t key) {
+  if (tx.Dialect() != "postgres") {
+    return true;
+  }
+  LW_ASSIGN_OR_RETURN(
+      Rows rows, tx.Query("SELECT pg_try_advisory_xact_lock(" + std::to_string(key) + ") AS mine"));
+  return rows[0].Int("mine") == 1;
+}
 
 // " FOR UPDATE [of]" on PostgreSQL (row locks for read-then-write), nothing on SQLite, whose
 // write transactions already exclude each other.
@@ -123,6 +139,12 @@ inline std::string ForUpdate(const Tx& tx, std::string_view of = {}) {
 }
 
 using TxFunction = std::function<core::Status(Tx&)>;
+
+// Listening to a channel; stops when destroyed.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+};
 
 class Store {
  public:
@@ -138,6 +160,14 @@ class Store {
   virtual core::Status Ready() = 0;
   // "sqlite" or "postgres": for the few statements that differ.
   virtual std::string_view Dialect() const = 0;
+  // Calls `on_notify`, on a thread of its own, after each commit of any process that notified
+  // `channel` (Tx::Notify), and after each (re)connection, since notifications sent while it was
+  // not listening are lost. Reconnects by itself. nullptr on SQLite (nothing to listen to).
+  virtual std::unique_ptr<Listener> Listen(std::string channel, std::function<void()> on_notify) {
+    (void)channel;
+    (void)on_notify;
+    return nullptr;
+  }
 };
 
 struct SqliteOptions {

@@ -2,19 +2,20 @@
 // PostgreSQL (a fresh database in the cluster named by LEARNWIRE_TEST_PG_URL, which scripts/test
 // starts; without it the PostgreSQL cases are skipped, saying so).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
-#include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "store/migrations.h"
-#include "store/postgres/connection.h"
 #include "store/store.h"
+#include "store/test_database.h"
 
 namespace learnwire::store {
 namespace {
@@ -27,52 +28,19 @@ constexpr std::string_view kCreateItems =
     "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT UNIQUE, score DOUBLE PRECISION, "
     "note TEXT)";
 
-std::string PgUrl() {
-  const char* url = std::getenv("LEARNWIRE_TEST_PG_URL");
-  return url ? url : "";
-}
-
-// The cluster's URL with another database name.
-std::string WithDatabase(const std::string& url, const std::string& db) {
-  const std::size_t slash = url.rfind('/');
-  const std::size_t query = url.find('?', slash);
-  return url.substr(0, slash + 1) + db + (query == std::string::npos ? "" : url.substr(query));
-}
-
 class StoreContractTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    static std::atomic<int> counter{0};
-    name_ = "lw_contract_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-    if (GetParam() == "sqlite") {
-      dir_ = std::filesystem::temp_directory_path() / name_;
-      std::filesystem::create_directories(dir_);
-      return;
+    auto db = TestDatabase::Create(GetParam());
+    if (db.status().code() == Code::kUnavailable) {
+      GTEST_SKIP() << db.status().message();
     }
-    if (PgUrl().empty()) {
-      GTEST_SKIP()
-          << "LEARNWIRE_TEST_PG_URL is not set (scripts/test starts a cluster and sets it)";
-    }
-    auto admin = postgres::Connection::Open(PgUrl());
-    ASSERT_TRUE(admin.ok()) << admin.status().message();
-    ASSERT_TRUE((*admin)->Simple("CREATE DATABASE " + name_).ok());
-  }
-  void TearDown() override {
-    if (GetParam() == "sqlite") {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    } else if (!PgUrl().empty()) {
-      auto admin = postgres::Connection::Open(PgUrl());
-      if (admin.ok()) {
-        (void)(*admin)->Simple("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-      }
-    }
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(db).value();
   }
 
   std::unique_ptr<Store> Open() {
-    core::Result<std::unique_ptr<Store>> s = GetParam() == "sqlite"
-                                                 ? OpenSqlite({(dir_ / "learnwire.db").string()})
-                                                 : OpenPostgres({WithDatabase(PgUrl(), name_), 8});
+    auto s = db_->Open(/*migrated=*/false);
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? std::move(s).value() : nullptr;
   }
@@ -96,8 +64,7 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     return (GetParam() == "sqlite" ? SqliteMigrations() : PostgresMigrations()).back().version;
   }
 
-  std::string name_;
-  std::filesystem::path dir_;
+  std::unique_ptr<TestDatabase> db_;
 };
 
 TEST_P(StoreContractTest, MigrateCreatesTheSchemaOnceAndReadyFollows) {
@@ -329,6 +296,49 @@ TEST_P(StoreContractTest, AReadSeesOneSnapshot) {
                  return Status::Ok();
                }).ok());
   EXPECT_EQ(Count(*s, "items"), 2);
+}
+
+TEST_P(StoreContractTest, ANotifyReachesListenersOfOtherStoresOnlyWhenItCommits) {
+  auto writer = Open();
+  auto reader = Open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  std::unique_ptr<Listener> listener = reader->Listen("lw_test_channel", [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    ++calls;
+    cv.notify_all();
+  });
+  if (GetParam() == "sqlite") {
+    EXPECT_EQ(listener, nullptr);  // one process per file: AfterCommit is how writers wake it
+    EXPECT_TRUE(writer->Write([](Tx& tx) { return tx.Notify("lw_test_channel"); }).ok());
+    return;
+  }
+  ASSERT_NE(listener, nullptr);
+  auto wait_for = [&](int n) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return calls >= n; });
+  };
+  ASSERT_TRUE(wait_for(1));  // the call made once it listens
+  // A rolled-back transaction tells nobody; a committed one, notifying twice, tells once.
+  EXPECT_FALSE(writer
+                   ->Write([](Tx& tx) -> Status {
+                     LW_RETURN_IF_ERROR(tx.Notify("lw_test_channel"));
+                     return core::Internal("rolled back");
+                   })
+                   .ok());
+  EXPECT_TRUE(writer
+                  ->Write([](Tx& tx) -> Status {
+                    LW_RETURN_IF_ERROR(tx.Notify("lw_test_channel"));
+                    return tx.Notify("lw_test_channel");
+                  })
+                  .ok());
+  ASSERT_TRUE(wait_for(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(calls, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest, ::testing::Values("sqlite", "postgres"),

@@ -140,6 +140,20 @@ Connection::~Connection() { PQfinish(conn_); }
 
 bool Connection::Healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
 
+int Connection::Socket() const { return PQsocket(conn_); }
+
+core::Result<int> Connection::TakeNotifications() {
+  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+    return ErrorOf(nullptr, conn_);
+  }
+  int n = 0;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    PQfreemem(notify);
+    ++n;
+  }
+  return n;
+}
+
 core::Status Connection::Simple(std::string_view sql) {
   PGresult* res = PQexec(conn_, std::string(sql).c_str());
   const ExecStatusType st = PQresultStatus(res);

@@ -30,6 +30,10 @@ class Connection {
   // A statement without parameters, not prepared (BEGIN, COMMIT, DDL scripts).
   core::Status Simple(std::string_view sql);
   bool Healthy() const;
+  // For a LISTENing connection: the socket to wait on, and how many notifications have arrived
+  // since the last call (reads what the socket has; Unavailable when the connection is lost).
+  int Socket() const;
+  core::Result<int> TakeNotifications();
 
  private:
   explicit Connection(pg_conn* conn) : conn_(conn) {}

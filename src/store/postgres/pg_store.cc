@@ -10,6 +10,7 @@
 #include "store/connection_tx.h"
 #include "store/migrations.h"
 #include "store/postgres/connection.h"
+#include "store/postgres/listener.h"
 
 namespace learnwire::store {
 
@@ -127,6 +128,15 @@ core::Status PgStore::Run(std::string_view begin, const TxFunction& fn) {
     tx->Committed();
   }
   return status;
+}
+
+std::unique_ptr<Listener> PgStore::Listen(std::string channel, std::function<void()> on_notify) {
+  for (char ch : channel) {
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) {
+      return nullptr;  // not an identifier LISTEN could take as is: a programming error
+    }
+  }
+  return std::make_unique<PgListener>(options_.url, std::move(channel), std::move(on_notify));
 }
 
 core::Status PgStore::Read(const TxFunction& fn) {

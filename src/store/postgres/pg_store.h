@@ -6,8 +6,10 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +30,7 @@ class PgStore final : public Store {
   core::Status Migrate() override;
   core::Status Ready() override;
   std::string_view Dialect() const override { return "postgres"; }
+  std::unique_ptr<Listener> Listen(std::string channel, std::function<void()> on_notify) override;
 
  private:
   explicit PgStore(PostgresOptions options);
