@@ -17,6 +17,7 @@ Measures and writes numbers; never asserts.
 """
 import base64
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -42,9 +44,17 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _B32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD.encode())
 
 
+MULTI = None  # bench/multinode.py (B9)
+
+
 def setup(harness):
-    global H
+    global H, MULTI
     H = harness
+    spec = importlib.util.spec_from_file_location(
+        "learnwire_bench_multinode", os.path.join(os.path.dirname(os.path.abspath(__file__)), "multinode.py"))
+    MULTI = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(MULTI)
+    MULTI.setup(harness, sys.modules[__name__])
 
 
 def log(*a):
@@ -408,12 +418,20 @@ def b3_run(tmp, i, rport, seconds):
 def run(tmp, which, out):
     """Runs the selected subset of b0, b1, b3 and fills `out`."""
     A = H.ARGS
-    if "b0" in which or "b1" in which:
+    if "b0" in which or "b1" in which or "b9" in which:
         nport = H.free_port()
+        b9_http, b9_location, ids_log = MULTI.sink_config(tmp)
         ngx = H.start_nginx(tmp, nport, b"{}", name="nginx-sink",
-                            extra_locations="location = /sink { return 200; }")
+                            extra_locations="location = /sink { return 200; }\n    " + b9_location,
+                            http_extra=b9_http)
         try:
             b0_b1(tmp, which, out, nport)
+            if "b9" in which:
+                try:
+                    MULTI.run(tmp, out, nport, ids_log)
+                except Exception as e:  # report, never hide
+                    out.setdefault("notes", []).append(f"B9 did not complete: {e}")
+                    log(f"B9 failed: {e}")
         finally:
             H.stop(ngx, signal.SIGQUIT)
     if "b3" in which:
@@ -661,6 +679,9 @@ def report(out, m):
                      f"{len(r['problems'])} warn/error server log lines"
                      + (f", first: `{r['problems'][0][:300]}`" if r["problems"] else ""))
         L.append("")
+    b9 = MULTI.report(out, med([r["rps"] for r in b0]))
+    if b9:
+        L.append(b9)
     for note in out.get("notes", []):
         L.append(f"- {note}")
     return "\n".join(L)

@@ -206,6 +206,15 @@ CREATE TABLE attempts (
   PRIMARY KEY (delivery_id, number)
 );
 )sql"},
+      // Claims take a subscription's due deliveries in (next_attempt_at, seq) order. SQLite's
+      // index entries end with the rowid (seq), so the old index gave that order; PostgreSQL's do
+      // not, and sorted every due row of the subscription at each claim (49 ms per claim with
+      // 100,000 due, found by B9).
+      {5, "claim_order", R"sql(
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries(webhook_id, next_attempt_at, seq)
+  WHERE state = 'scheduled' AND test = 0;
+)sql"},
   };
   return kMigrations;
 }

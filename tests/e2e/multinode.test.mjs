@@ -145,6 +145,9 @@ describe('two API nodes and two workers on one PostgreSQL', { skip: DB_KIND !== 
     const w2Attempts = await counterTotal(w2, 'learnwire_webhook_attempts_total');
     assert.ok(w1Attempts > 0, 'the killed worker had recorded attempts: both workers were claiming');
     assert.ok(w2Attempts > 0, 'the surviving worker recorded attempts');
+    for (const a of [api1, api2]) {
+      assert.equal(await counterTotal(a, 'learnwire_webhook_attempts_total'), 0, 'an API node claimed and attempted deliveries');
+    }
 
     // Duplicates: only deliveries the dead worker had in flight, sent again after its lease ran out.
     const byId = new Map();
