@@ -99,6 +99,7 @@ class ApiTest : public ::testing::Test {
     services_.auth_failures = failures_.get();
     services_.key_cache = key_cache_.get();
     services_.cursor_key = "k";
+    RegisterOperations(router_, services_, false);
     RegisterLearners(router_, services_);
     RegisterEvents(router_, services_);
     RegisterApiKeys(router_, services_);
@@ -183,6 +184,20 @@ class ApiTest : public ::testing::Test {
   std::string org_id_;
   std::string admin_key_, admin_key_id_, read_key_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+TEST_F(ApiTest, ReadyzIs503WhileTheDispatcherLoopIsStalled) {
+  EXPECT_EQ(Send({"GET", "/readyz"}).status, 200);  // no dispatcher check wired
+  bool looping = false;
+  services_.ready = [&looping] { return looping; };
+  http::Response stalled = Send({"GET", "/readyz"});
+  EXPECT_EQ(stalled.status, 503);
+  EXPECT_NE(stalled.body.find("worker loop"), std::string::npos) << stalled.body;
+  looping = true;
+  EXPECT_EQ(Send({"GET", "/readyz"}).status, 200);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Authentication and scopes

@@ -238,6 +238,9 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
   if (hooks.clock_moved) {
     *hooks.clock_moved = [&dispatcher] { dispatcher.Wake(); };
   }
+  // API.md: /readyz also says the dispatcher loop ran within the last 10 s (it goes round at
+  // least every second).
+  services.ready = [&dispatcher] { return dispatcher.LoopedWithin(std::chrono::seconds(10)); };
   api::AttemptSlots attempt_slots(kOnDemandAttemptsPerOrg, kOnDemandAttemptsTotal);
   services.webhook_rules = &webhook_rules;
   services.dispatcher = &dispatcher;

@@ -57,6 +57,7 @@ core::Status Dispatcher::Start() {
   if (options_.claims && store_.Dialect() == "sqlite") {
     LW_RETURN_IF_ERROR(store_.Write([](store::Tx& tx) { return ClearLeases(tx); }));
   }
+  last_loop_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
   thread_ = std::thread([this] { Run(); });
   return core::Status::Ok();
 }
@@ -93,9 +94,18 @@ std::future<core::Result<AttemptSummary>> Dispatcher::AttemptNow(const std::stri
   return future;
 }
 
+bool Dispatcher::LoopedWithin(std::chrono::milliseconds within) const {
+  const int64_t last = last_loop_ns_.load();
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return last != 0 &&
+         now - last <=
+             std::chrono::duration_cast<std::chrono::steady_clock::duration>(within).count();
+}
+
 void Dispatcher::Run() {
   while (true) {
     const auto steady_now = std::chrono::steady_clock::now();
+    last_loop_ns_ = steady_now.time_since_epoch().count();
     if (stopping_) {
       if (!finished_ids_.empty()) {
         Step(false);
@@ -137,6 +147,7 @@ void Dispatcher::Run() {
     Step(false);
   }
   ReleaseRemaining();
+  last_loop_ns_ = 0;  // stopped: not ready
   std::lock_guard<std::mutex> lock(requests_mu_);
   for (Request& r : requests_) {
     r.promise.set_value(core::Unavailable("the server is shutting down"));

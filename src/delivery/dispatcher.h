@@ -94,6 +94,10 @@ class Dispatcher final : public events::DeliveryListener {
 
   std::chrono::milliseconds attempt_timeout() const { return options_.attempt_timeout; }
 
+  // True when the dispatcher thread went round its loop within `within` (a /readyz check): a
+  // loop stuck on the database or in a bug shows here. Thread-safe.
+  bool LoopedWithin(std::chrono::milliseconds within) const;
+
  private:
   struct InFlight;
   struct Request {
@@ -136,6 +140,7 @@ class Dispatcher final : public events::DeliveryListener {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> woken_{true};
+  std::atomic<int64_t> last_loop_ns_{0};  // steady clock
   std::chrono::steady_clock::time_point stop_deadline_;
 
   std::mutex requests_mu_;
