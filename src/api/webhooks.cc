@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "core/time_format.h"
 #include "delivery/dispatcher.h"
+#include "delivery/signer.h"
 #include "events/outbox.h"
 
 namespace learnwire::api {
@@ -86,8 +87,11 @@ Response Create(RequestContext& ctx) {
     LW_ASSIGN_OR_RETURN(delivery::CreatedWebhook created,
                         delivery::CreateWebhook(tx, WriterOf(ctx), rules, **body));
     json::object out = delivery::RenderWebhook(created.webhook);
-    // Shown once here (and by GET /secret): a replay of this request does not repeat it.
-    ctx.ShowSecretOnce(out, "secret", created.secret);
+    // Shown once here (and by GET /secret): a replay of this request does not repeat it. An
+    // ed25519 subscription has no secret to show: its public_key is in the body.
+    if (!created.secret.empty()) {
+      ctx.ShowSecretOnce(out, "secret", created.secret);
+    }
     Response r = Json(201, out);
     r.SetHeader("location", "/api/v1/webhooks/" + created.webhook.id);
     return r;
@@ -147,11 +151,20 @@ Response GetSecret(RequestContext& ctx) {
     json::object out;
     json::array previous;
     for (const delivery::StoredSecret& s : secrets) {
+      // An HMAC secret as it is; an ed25519 key pair by its public key (the private key never
+      // leaves the server). After a scheme change, previous keys may be of the other kind.
+      auto key = delivery::DecodeSigningKey(s.secret);
+      if (!key.ok()) {
+        return key.status();
+      }
+      const bool ed25519 = key->kind == delivery::SigningKey::Kind::kEd25519;
+      json::object item{{ed25519 ? "public_key" : "secret",
+                         ed25519 ? delivery::PublicKeyText(key->key) : s.secret}};
       if (!s.expires_at) {
-        out["secret"] = s.secret;
+        out.insert(item.begin(), item.end());
       } else {
-        previous.push_back(
-            json::object{{"secret", s.secret}, {"expires_at", core::FormatTime(*s.expires_at)}});
+        item["expires_at"] = core::FormatTime(*s.expires_at);
+        previous.push_back(std::move(item));
       }
     }
     out["previous"] = std::move(previous);
@@ -183,7 +196,11 @@ Response RotateSecret(RequestContext& ctx) {
     LW_ASSIGN_OR_RETURN(delivery::RotatedSecret rotated,
                         delivery::RotateSecret(tx, WriterOf(ctx), id, overlap_s));
     json::object out{{"previous_expires_at", core::FormatTime(rotated.previous_expires_at)}};
-    ctx.ShowSecretOnce(out, "secret", rotated.secret);
+    if (rotated.public_key) {
+      out["public_key"] = *rotated.public_key;
+    } else {
+      ctx.ShowSecretOnce(out, "secret", *rotated.secret);
+    }
     return Json(200, out);
   });
 }

@@ -276,7 +276,7 @@ Result<std::shared_ptr<const SubscriptionMaterial>> LoadSubscription(
   }
   LW_ASSIGN_OR_RETURN(std::vector<StoredSecret> secrets, SigningSecrets(tx, webhook_id, now));
   for (const StoredSecret& s : secrets) {
-    auto key = DecodeSecret(s.secret);
+    auto key = DecodeSigningKey(s.secret);
     if (key.ok()) {
       m->signing_keys.push_back(std::move(key).value());
     }

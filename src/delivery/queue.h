@@ -84,7 +84,7 @@ core::Result<std::optional<int64_t>> NextDueAt(store::Tx& tx, const QueueTime& t
 // event's envelope.
 struct SubscriptionMaterial {
   Webhook webhook;
-  std::vector<std::string> signing_keys;
+  std::vector<SigningKey> signing_keys;
 };
 struct AttemptMaterial {
   std::shared_ptr<const SubscriptionMaterial> subscription;

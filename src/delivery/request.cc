@@ -8,7 +8,7 @@
 namespace learnwire::delivery {
 
 AttemptRequest BuildAttemptRequest(const Webhook& webhook,
-                                   const std::vector<std::string>& signing_keys,
+                                   const std::vector<SigningKey>& signing_keys,
                                    const AttemptInput& in, const std::string& user_agent) {
   AttemptRequest r;
   r.url = webhook.url;
@@ -20,8 +20,10 @@ AttemptRequest BuildAttemptRequest(const Webhook& webhook,
   h.emplace_back("webhook-timestamp", std::to_string(in.timestamp_s));
   h.emplace_back("webhook-signature",
                  SignatureHeader(signing_keys, in.event_id, in.timestamp_s, in.body));
-  if (webhook.legacy_signature && !signing_keys.empty()) {
-    h.emplace_back("x-learnwire-signature", LegacySignature(signing_keys.front(), in.body));
+  // The raw-body scheme is HMAC's alone, with the newest secret.
+  if (webhook.legacy_signature && webhook.signature_scheme == "hmac-sha256" &&
+      !signing_keys.empty() && signing_keys.front().kind == SigningKey::Kind::kHmac) {
+    h.emplace_back("x-learnwire-signature", LegacySignature(signing_keys.front().key, in.body));
   }
   h.emplace_back("x-learnwire-event", in.event_type);
   h.emplace_back("x-learnwire-attempt", std::to_string(in.attempt_number));

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "delivery/signer.h"
 #include "delivery/webhooks.h"
 
 namespace learnwire::delivery {
@@ -29,9 +30,9 @@ struct AttemptInput {
   int64_t timestamp_s = 0;  // webhook-timestamp: Unix seconds of this attempt
 };
 
-// Builds the request. `signing_keys` are the decoded keys of the signing secrets, newest first.
+// Builds the request. `signing_keys` are the decoded signing keys, newest first.
 AttemptRequest BuildAttemptRequest(const Webhook& webhook,
-                                   const std::vector<std::string>& signing_keys,
+                                   const std::vector<SigningKey>& signing_keys,
                                    const AttemptInput& input, const std::string& user_agent);
 
 // The headers as the audit shows them: `authorization` and custom header values redacted.

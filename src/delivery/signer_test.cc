@@ -72,15 +72,73 @@ TEST(SignerTest, RejectsTamperedInputs) {
 }
 
 TEST(SignerTest, SignsWithEveryKeyNewestFirst) {
-  const std::string newest = *DecodeSecret(NewSecret());
-  const std::string old = VectorKey();
+  const SigningKey newest{SigningKey::Kind::kHmac, *DecodeSecret(NewSecret())};
+  const SigningKey old{SigningKey::Kind::kHmac, VectorKey()};
   std::string header = SignatureHeader({newest, old}, kVectorMsgId, kVectorTimestamp, kVectorBody);
-  EXPECT_EQ(header, SignV1(newest, kVectorMsgId, kVectorTimestamp, kVectorBody) + " " +
+  EXPECT_EQ(header, SignV1(newest.key, kVectorMsgId, kVectorTimestamp, kVectorBody) + " " +
                         std::string(kVectorSignature));
-  EXPECT_TRUE(VerifyV1(newest, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
-  EXPECT_TRUE(VerifyV1(old, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
+  EXPECT_TRUE(VerifyV1(newest.key, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
+  EXPECT_TRUE(VerifyV1(old.key, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
   EXPECT_EQ(SignatureHeader({old}, kVectorMsgId, kVectorTimestamp, kVectorBody), kVectorSignature);
   EXPECT_EQ(SignatureHeader({}, kVectorMsgId, kVectorTimestamp, kVectorBody), "");
+}
+
+std::string Hex(std::string_view hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+TEST(SignerTest, Ed25519MatchesRfc8032Test2) {
+  // RFC 8032 §7.1, TEST 2: a one-byte message (0x72).
+  const std::string seed = Hex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+  EXPECT_EQ(Ed25519PublicKey(seed),
+            Hex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"));
+  EXPECT_EQ(Ed25519Sign(seed, "\x72"),
+            Hex("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+                "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"));
+}
+
+TEST(SignerTest, V1aSignsTheStandardWebhooksStringAndVerifiesWithThePublicKey) {
+  const auto stored = DecodeSigningKey(NewPrivateKey());
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->kind, SigningKey::Kind::kEd25519);
+  const std::string& seed = stored->key;
+  const std::string pub = Ed25519PublicKey(seed);
+  const std::string v1a = SignV1a(seed, kVectorMsgId, kVectorTimestamp, kVectorBody);
+  ASSERT_EQ(v1a.substr(0, 4), "v1a,");
+  EXPECT_EQ(*FromBase64(v1a.substr(4)),
+            Ed25519Sign(seed, std::string(kVectorMsgId) + "." + std::to_string(kVectorTimestamp) +
+                                  "." + std::string(kVectorBody)));
+  // In a header beside an HMAC signature, each verifier finds its own entry.
+  const SigningKey hmac{SigningKey::Kind::kHmac, VectorKey()};
+  const std::string header =
+      SignatureHeader({*stored, hmac}, kVectorMsgId, kVectorTimestamp, kVectorBody);
+  EXPECT_EQ(header, v1a + " " + std::string(kVectorSignature));
+  EXPECT_TRUE(VerifyV1a(pub, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
+  EXPECT_TRUE(VerifyV1(hmac.key, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
+  // Anything else fails: another key, the body or timestamp changed, a v1 entry only.
+  const std::string other = Ed25519PublicKey(DecodeSigningKey(NewPrivateKey())->key);
+  EXPECT_FALSE(VerifyV1a(other, kVectorMsgId, kVectorTimestamp, kVectorBody, header));
+  EXPECT_FALSE(VerifyV1a(pub, kVectorMsgId, kVectorTimestamp, R"({"test": 1})", header));
+  EXPECT_FALSE(VerifyV1a(pub, kVectorMsgId, kVectorTimestamp + 1, kVectorBody, header));
+  EXPECT_FALSE(VerifyV1a(pub, kVectorMsgId, kVectorTimestamp, kVectorBody, kVectorSignature));
+}
+
+TEST(SignerTest, PublicKeysAreWhpkOf32Bytes) {
+  const std::string seed = DecodeSigningKey(NewPrivateKey())->key;
+  const std::string text = PublicKeyText(seed);
+  EXPECT_EQ(text.substr(0, 5), "whpk_");
+  EXPECT_EQ(DecodePublicKey(text).value(), Ed25519PublicKey(seed));
+  for (const std::string& bad :
+       std::vector<std::string>{"whpk_", "whsk_" + text.substr(5), "whpk_" + Base64("short"),
+                                "whpk_" + Base64(std::string(33, 'k'))}) {
+    EXPECT_FALSE(DecodePublicKey(bad).ok()) << bad;
+  }
+  EXPECT_FALSE(DecodeSigningKey("whsk_" + Base64("short")).ok());
+  EXPECT_EQ(DecodeSigningKey(NewSecret())->kind, SigningKey::Kind::kHmac);
 }
 
 TEST(SignerTest, LegacySignatureIsHexHmacOfTheBody) {

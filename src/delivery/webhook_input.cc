@@ -495,11 +495,7 @@ class BodyReader {
     if (!v->is_string() || (v->get_string() != "hmac-sha256" && v->get_string() != "ed25519")) {
       return Error("signature_scheme", "must be \"hmac-sha256\" or \"ed25519\"");
     }
-    if (v->get_string() == "ed25519") {
-      return Error("signature_scheme",
-                   "\"ed25519\" is not available in this version; use \"hmac-sha256\"");
-    }
-    w_.signature_scheme = "hmac-sha256";
+    w_.signature_scheme = std::string(v->get_string());
   }
 
   void Secret(std::optional<std::string>* secret) {
@@ -517,6 +513,11 @@ class BodyReader {
       return Error(
           "secret",
           "is read-only: set it on create, or use POST /api/v1/webhooks/{id}/rotate-secret");
+    }
+    if (w_.signature_scheme == "ed25519") {
+      return Error("secret",
+                   "an ed25519 subscription signs with a key pair the server makes; leave secret "
+                   "out (the response shows its public_key)");
     }
     if (!v->is_string()) {
       return Error("secret", "must be a string");

@@ -16,7 +16,7 @@ const char* const kWebhookColumns =
     "id, organization_id, name, url, description, active, deactivate_reason, event_types, "
     "filters, basic_auth_username, basic_auth_password, headers, signature_scheme, "
     "legacy_signature, retry_policy, rate_limit_per_s, ordered, last_success_at, created_at, "
-    "updated_at";
+    "updated_at, public_key";
 
 namespace {
 
@@ -89,6 +89,7 @@ Webhook WebhookOfRow(const store::RowView& r) {
   }
   w.created_at = r.Int(18);
   w.updated_at = r.Int(19);
+  w.public_key = OptText(r, 20);
   return w;
 }
 
@@ -119,6 +120,7 @@ json::object RenderWebhook(const Webhook& w) {
   }
   o["headers"] = std::move(headers);
   o["signature_scheme"] = w.signature_scheme;
+  o["public_key"] = w.public_key ? json::value(*w.public_key) : json::value(nullptr);
   o["legacy_signature"] = w.legacy_signature;
   o["retry_policy"] = RenderRetryPolicy(w.retry_policy);
   o["rate_limit_per_s"] = w.rate_limit_per_s ? json::value(*w.rate_limit_per_s) : nullptr;
@@ -172,8 +174,10 @@ std::string StoredTypes(const Webhook& w) {
 // numbering: PostgreSQL must infer a type for each parameter it is given).
 store::Params WithoutInsertOnlyColumns(store::Params p) {
   store::Value updated_at = p[19];
+  store::Value public_key = p[20];
   p.resize(17);
   p.push_back(std::move(updated_at));
+  p.push_back(std::move(public_key));
   return p;
 }
 
@@ -197,12 +201,13 @@ Status Save(store::Tx& tx, const Webhook& w, bool insert) {
                      w.ordered,
                      w.last_success_at,
                      w.created_at,
-                     w.updated_at};
+                     w.updated_at,
+                     w.public_key};
   if (insert) {
     return tx
         .Exec(std::string("INSERT INTO webhooks (") + kWebhookColumns +
                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                  "$15, $16, $17, $18, $19, $20)",
+                  "$15, $16, $17, $18, $19, $20, $21)",
               p)
         .status();
   }
@@ -212,7 +217,8 @@ Status Save(store::Tx& tx, const Webhook& w, bool insert) {
           "deactivate_reason = $7, event_types = $8, filters = $9, basic_auth_username = $10, "
           "basic_auth_password = $11, headers = $12, signature_scheme = $13, "
           "legacy_signature = $14, retry_policy = $15, rate_limit_per_s = $16, ordered = $17, "
-          "updated_at = $18 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL",
+          "updated_at = $18, public_key = $19 WHERE id = $1 AND organization_id = $2 AND "
+          "deleted_at IS NULL",
           WithoutInsertOnlyColumns(std::move(p)))
       .status();
 }
@@ -236,6 +242,37 @@ Status InsertSecret(store::Tx& tx, const std::string& webhook_id, const std::str
           "VALUES ($1, $2, $3, NULL)",
           {webhook_id, secret, now})
       .status();
+}
+
+// A new current signing key for the webhook's scheme ("whsec_…", the given one if any, or
+// "whsk_…"), setting its public_key to match.
+std::string NewKeyFor(Webhook& webhook, const std::optional<std::string>& given = std::nullopt) {
+  if (webhook.signature_scheme == "ed25519") {
+    std::string key = NewPrivateKey();
+    webhook.public_key = PublicKeyText(DecodeSigningKey(key)->key);
+    return key;
+  }
+  webhook.public_key.reset();
+  return given ? *given : NewSecret();
+}
+
+// Makes `key` the current signing key; the old current one signs until `previous_expires_at`;
+// besides the current one at most kMaxPreviousSecrets sign (older ones stop now).
+Status ReplaceCurrentKey(store::Tx& tx, const std::string& webhook_id, const std::string& key,
+                         int64_t now, int64_t previous_expires_at) {
+  LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhook_secrets SET expires_at = $2 WHERE webhook_id = $1 "
+                             "AND expires_at IS NULL",
+                             {webhook_id, previous_expires_at})
+                         .status());
+  LW_RETURN_IF_ERROR(InsertSecret(tx, webhook_id, key, now));
+  LW_ASSIGN_OR_RETURN(std::vector<StoredSecret> signing, SigningSecrets(tx, webhook_id, now));
+  for (std::size_t i = 1 + kMaxPreviousSecrets; i < signing.size(); ++i) {
+    LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhook_secrets SET expires_at = $3 WHERE webhook_id = $1 "
+                               "AND secret = $2",
+                               {webhook_id, signing[i].secret, now})
+                           .status());
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -280,9 +317,12 @@ Result<CreatedWebhook> CreateWebhook(store::Tx& tx, const Writer& w, const Webho
   }
   webhook.id = w.ids->New("wh");
   webhook.created_at = webhook.updated_at = w.Now();
+  const std::string key = NewKeyFor(webhook, secret);
   LW_RETURN_IF_ERROR(Save(tx, webhook, true));
-  created.secret = secret ? *secret : NewSecret();
-  LW_RETURN_IF_ERROR(InsertSecret(tx, webhook.id, created.secret, webhook.created_at));
+  LW_RETURN_IF_ERROR(InsertSecret(tx, webhook.id, key, webhook.created_at));
+  if (webhook.signature_scheme != "ed25519") {
+    created.secret = key;
+  }
   return created;
 }
 
@@ -318,6 +358,12 @@ Result<Webhook> UpdateWebhook(store::Tx& tx, const Writer& w, const WebhookRules
     webhook.deactivate_reason.reset();
   }
   webhook.updated_at = now;
+  if (webhook.signature_scheme != before.signature_scheme) {
+    // A new key pair or secret of the new scheme signs from now on; the old one signs beside it
+    // for the default overlap, so receivers can switch without losing a delivery.
+    const std::string key = NewKeyFor(webhook);
+    LW_RETURN_IF_ERROR(ReplaceCurrentKey(tx, webhook.id, key, now, now + kDefaultOverlapS * 1000));
+  }
   LW_RETURN_IF_ERROR(Save(tx, webhook, false));
   return webhook;
 }
@@ -352,22 +398,18 @@ Result<RotatedSecret> RotateSecret(store::Tx& tx, const Writer& w, const std::st
                                    int64_t overlap_s) {
   LW_ASSIGN_OR_RETURN(Webhook webhook, GetWebhook(tx, w.organization_id, id, true));
   const int64_t now = w.Now();
-  RotatedSecret rotated{NewSecret(), now + overlap_s * 1000};
-  LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhook_secrets SET expires_at = $2 WHERE webhook_id = $1 "
-                             "AND expires_at IS NULL",
-                             {webhook.id, rotated.previous_expires_at})
-                         .status());
-  LW_RETURN_IF_ERROR(InsertSecret(tx, webhook.id, rotated.secret, now));
-  // Besides the current one, at most kMaxPreviousSecrets sign: older ones stop now.
-  LW_ASSIGN_OR_RETURN(std::vector<StoredSecret> signing, SigningSecrets(tx, webhook.id, now));
-  for (std::size_t i = 1 + kMaxPreviousSecrets; i < signing.size(); ++i) {
-    LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhook_secrets SET expires_at = $3 WHERE webhook_id = $1 "
-                               "AND secret = $2",
-                               {webhook.id, signing[i].secret, now})
-                           .status());
+  RotatedSecret rotated;
+  const std::string key = NewKeyFor(webhook);
+  rotated.previous_expires_at = now + overlap_s * 1000;
+  if (webhook.public_key) {
+    rotated.public_key = webhook.public_key;
+  } else {
+    rotated.secret = key;
   }
-  LW_RETURN_IF_ERROR(
-      tx.Exec("UPDATE webhooks SET updated_at = $2 WHERE id = $1", {webhook.id, now}).status());
+  LW_RETURN_IF_ERROR(ReplaceCurrentKey(tx, webhook.id, key, now, rotated.previous_expires_at));
+  LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET updated_at = $2, public_key = $3 WHERE id = $1",
+                             {webhook.id, now, webhook.public_key})
+                         .status());
   return rotated;
 }
 

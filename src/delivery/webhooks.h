@@ -58,6 +58,7 @@ struct Webhook {
   std::optional<std::string> basic_auth_password;
   std::vector<std::pair<std::string, std::string>> headers;  // names as given
   std::string signature_scheme = "hmac-sha256";
+  std::optional<std::string> public_key;  // ed25519: "whpk_…" of the current key pair
   bool legacy_signature = true;
   RetryPolicy retry_policy;
   std::optional<int> rate_limit_per_s;
@@ -86,7 +87,7 @@ core::Status ApplyWebhookBody(store::Tx& tx, const WebhookRules& rules,
 
 struct CreatedWebhook {
   Webhook webhook;
-  std::string secret;  // shown once
+  std::string secret;  // hmac-sha256: shown once (ed25519 shows webhook.public_key instead)
 };
 
 core::Result<CreatedWebhook> CreateWebhook(store::Tx& tx, const Writer& w,
@@ -111,19 +112,23 @@ core::Result<int64_t> CancelScheduled(store::Tx& tx, const std::string& webhook_
 extern const char* const kWebhookColumns;
 Webhook WebhookOfRow(const store::RowView& row);
 
-// Secrets (hmac-sha256): the current one first, then the previous ones still signing.
+// Signing keys: the current one first, then the previous ones still signing. A scheme change
+// (PUT/PATCH signature_scheme) makes a key of the new scheme current and lets the old one sign
+// for kDefaultOverlapS more.
 struct StoredSecret {
-  std::string secret;  // whsec_…
+  std::string secret;  // whsec_… (hmac-sha256) or whsk_… (an ed25519 private key)
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;  // null for the current one
 };
 core::Result<std::vector<StoredSecret>> SigningSecrets(store::Tx& tx, const std::string& webhook_id,
                                                        int64_t now);
-// Makes a new current secret; the old one signs for `overlap_s` more seconds. Keeps at most
+// Makes a new current secret or key pair (of the subscription's scheme); the old one signs for
+// `overlap_s` more seconds. Keeps at most
 // kMaxPreviousSecrets old ones signing (older ones expire at once). Returns the new secret and when
 // the previous one expires.
 struct RotatedSecret {
-  std::string secret;
+  std::optional<std::string> secret;      // hmac-sha256
+  std::optional<std::string> public_key;  // ed25519
   int64_t previous_expires_at = 0;
 };
 core::Result<RotatedSecret> RotateSecret(store::Tx& tx, const Writer& w, const std::string& id,

@@ -215,6 +215,11 @@ DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries(webhook_id, next_attempt_at, seq)
   WHERE state = 'scheduled' AND test = 0;
 )sql"},
+      // ed25519 subscriptions show the public key of their current key pair ("whpk_…"); the
+      // private key stays in webhook_secrets.
+      {6, "webhook_public_key", R"sql(
+ALTER TABLE webhooks ADD COLUMN public_key TEXT;
+)sql"},
   };
   return kMigrations;
 }

@@ -3,12 +3,11 @@
 // legacy signature, basic auth and custom headers, and which subscriptions an event goes to.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { startServer, expectStatus, validateEvent } from './lib/server.mjs';
 import { startReceiver, verifyStandardWebhook, legacySignatureOk } from './lib/receiver.mjs';
 import {
   LOCAL_RECEIVER_ARGS, orgClient, uniquePath, createWebhook, createLearnerWithEvent, deliveriesOf, waitForDelivery,
-  deliveryFor, expectedSignature, signaturesOf, bodyBytes, serverNow,
+  deliveryFor, expectedSignature, signaturesOf, bodyBytes, serverNow, ed25519SignatureOk,
 } from './lib/webhooks.mjs';
 
 describe('webhook delivery', () => {
@@ -225,7 +224,7 @@ describe('webhook delivery', () => {
     }
   });
 
-  it('ed25519: webhook-signature is v1a,<base64 Ed25519 signature> of "{id}.{timestamp}.{body}", verified with the public key', { todo: 'ed25519 arrives with delivery part 2 (issue 5)' }, async () => {
+  it('ed25519: webhook-signature is v1a,<base64 Ed25519 signature> of "{id}.{timestamp}.{body}", verified with the public key', async () => {
     const c = nextOrg();
     const p = uniquePath('ed25519');
     const w = await createWebhook(c, { name: 'ed', url: rx.url(p), signature_scheme: 'ed25519' });
@@ -235,9 +234,11 @@ describe('webhook delivery', () => {
     assert.equal(sigs.length, 1);
     assert.match(sigs[0], /^v1a,[A-Za-z0-9+/]+={0,2}$/);
     assert.equal(req.headers['x-learnwire-signature'], undefined, 'the legacy header is hmac only');
-    const raw = Buffer.from(w.public_key.slice('whpk_'.length), 'base64');
-    const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
-    const signed = Buffer.concat([Buffer.from(`${req.headers['webhook-id']}.${req.headers['webhook-timestamp']}.`), bodyBytes(req)]);
-    assert.ok(verifySignature(null, signed, key, Buffer.from(sigs[0].slice(4), 'base64')), 'the Ed25519 signature does not verify');
+    assert.ok(ed25519SignatureOk(w.public_key, req, sigs[0]), 'the Ed25519 signature does not verify');
+    // Another key, or another body, does not verify: the check can fail.
+    const other = await createWebhook(c, { name: 'ed2', url: rx.url(uniquePath('ed25519-other')), signature_scheme: 'ed25519' });
+    assert.notEqual(other.public_key, w.public_key);
+    assert.equal(ed25519SignatureOk(other.public_key, req, sigs[0]), false);
+    assert.equal(ed25519SignatureOk(w.public_key, { ...req, body_base64: Buffer.from(`${bodyBytes(req)} `).toString('base64') }, sigs[0]), false);
   });
 });

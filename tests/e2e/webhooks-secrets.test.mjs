@@ -6,7 +6,7 @@ import { startServer, expectStatus, expectProblem } from './lib/server.mjs';
 import { startReceiver, legacySignatureOk } from './lib/receiver.mjs';
 import {
   LOCAL_RECEIVER_ARGS, orgClient, uniquePath, createWebhook, createLearnerWithEvent, isWellFormedSecret,
-  expectedSignature, signaturesOf, serverNow, verifyStandardWebhookAt,
+  expectedSignature, signaturesOf, serverNow, verifyStandardWebhookAt, ed25519SignatureOk,
 } from './lib/webhooks.mjs';
 
 /** The request with only one of its signatures, so the reference library checks that one alone. */
@@ -17,7 +17,7 @@ describe('webhook secrets and rotation', () => {
   let org = 0;
   const nextOrg = () => orgClient(s, org++);
   before(async () => {
-    [s, rx] = await Promise.all([startServer({ orgs: 8, args: LOCAL_RECEIVER_ARGS }), startReceiver()]);
+    [s, rx] = await Promise.all([startServer({ orgs: 10, args: LOCAL_RECEIVER_ARGS }), startReceiver()]);
   });
   after(async () => { await Promise.all([s?.stop(), rx?.stop()]); });
 
@@ -74,6 +74,64 @@ describe('webhook secrets and rotation', () => {
     assert.throws(() => verifyStandardWebhookAt(w.secret, later, Number(later.headers['webhook-timestamp']) * 1000));
     const g = await c.api('GET', `/api/v1/webhooks/${w.id}/secret`);
     assert.deepEqual(g.body, { secret: fresh, previous: [] });
+  });
+
+  it('ed25519 rotation: a new key pair, both v1a signatures during the overlap (verified by node:crypto), then one', async () => {
+    const c = nextOrg();
+    const p = uniquePath('ed-rot');
+    const w = await createWebhook(c, { name: 'ed rotating', url: rx.url(p), signature_scheme: 'ed25519' });
+    const now = await serverNow(s);
+    const r = await c.api('POST', `/api/v1/webhooks/${w.id}/rotate-secret`, { body: { overlap_s: 3600 } });
+    expectStatus(r, 200);
+    assert.deepEqual(Object.keys(r.body).sort(), ['previous_expires_at', 'public_key']);
+    assert.notEqual(r.body.public_key, w.public_key);
+    assert.equal(Date.parse(r.body.previous_expires_at), now + 3_600_000);
+    const g = await c.api('GET', `/api/v1/webhooks/${w.id}/secret`);
+    assert.deepEqual(g.body, { public_key: r.body.public_key, previous: [{ public_key: w.public_key, expires_at: r.body.previous_expires_at }] });
+    assert.equal((await c.api('GET', `/api/v1/webhooks/${w.id}`)).body.public_key, r.body.public_key);
+    await createLearnerWithEvent(c);
+    const [req] = await rx.waitFor(1, { path: p });
+    const sigs = signaturesOf(req);
+    assert.equal(sigs.length, 2, req.headers['webhook-signature']);
+    assert.ok(ed25519SignatureOk(r.body.public_key, req, sigs[0]), 'the newest key signs first');
+    assert.ok(ed25519SignatureOk(w.public_key, req, sigs[1]), 'the previous key signs second');
+    assert.equal(ed25519SignatureOk(w.public_key, req, sigs[0]), false);
+    // Past the overlap only the new key signs.
+    await s.advanceClock(3_600_000 + 1000);
+    await createLearnerWithEvent(c);
+    const [, later] = await rx.waitFor(2, { path: p });
+    assert.equal(signaturesOf(later).length, 1);
+    assert.ok(ed25519SignatureOk(r.body.public_key, later, signaturesOf(later)[0]));
+  });
+
+  it('changing signature_scheme: the new scheme signs first, the old one beside it for 24 h', async () => {
+    const c = nextOrg();
+    const p = uniquePath('scheme');
+    const w = await createWebhook(c, { name: 'switching', url: rx.url(p) });
+    const u = await c.api('PATCH', `/api/v1/webhooks/${w.id}`, { body: { signature_scheme: 'ed25519' } });
+    expectStatus(u, 200);
+    assert.equal(u.body.signature_scheme, 'ed25519');
+    assert.match(u.body.public_key, /^whpk_/);
+    const g = await c.api('GET', `/api/v1/webhooks/${w.id}/secret`);
+    assert.equal(g.body.public_key, u.body.public_key);
+    assert.equal(g.body.previous.length, 1);
+    assert.equal(g.body.previous[0].secret, w.secret, 'the old HMAC secret still signs');
+    await createLearnerWithEvent(c);
+    const [req] = await rx.waitFor(1, { path: p });
+    const sigs = signaturesOf(req);
+    assert.equal(sigs.length, 2, req.headers['webhook-signature']);
+    assert.ok(ed25519SignatureOk(u.body.public_key, req, sigs[0]));
+    assert.equal(sigs[1], expectedSignature(w.secret, req), 'a receiver still on HMAC verifies');
+    verifyStandardWebhookAt(w.secret, req, await serverNow(s));
+    assert.equal(req.headers['x-learnwire-signature'], undefined, 'the legacy header is hmac-sha256 only');
+    // And back: a fresh HMAC secret (shown by GET /secret), the key pair signing beside it.
+    const back = await c.api('PATCH', `/api/v1/webhooks/${w.id}`, { body: { signature_scheme: 'hmac-sha256' } });
+    expectStatus(back, 200);
+    assert.equal(back.body.public_key, null);
+    const g2 = await c.api('GET', `/api/v1/webhooks/${w.id}/secret`);
+    assert.ok(isWellFormedSecret(g2.body.secret));
+    assert.notEqual(g2.body.secret, w.secret);
+    assert.deepEqual(g2.body.previous.map((x) => x.public_key ?? x.secret), [u.body.public_key, w.secret]);
   });
 
   it('overlap_s: 0 retires the old secret at once; 604,800 is the maximum; beyond → 422', async () => {

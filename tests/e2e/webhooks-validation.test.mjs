@@ -190,7 +190,7 @@ describe('webhook validation (default configuration: no private networks, https 
     await expect422(c, { name: null }, 'name', { method: 'PATCH', path: `/api/v1/webhooks/${w.id}` });
   });
 
-  it('an ed25519 subscription has a whpk_ public key (32 bytes) and no secret', { todo: 'ed25519 arrives with delivery part 2 (issue 5)' }, async () => {
+  it('an ed25519 subscription has a whpk_ public key (32 bytes) and no secret; a secret with it → 422', async () => {
     const r = await c.api('POST', '/api/v1/webhooks', { body: wh({ signature_scheme: 'ed25519' }) });
     expectStatus(r, 201);
     assert.equal(r.body.signature_scheme, 'ed25519');
@@ -200,6 +200,17 @@ describe('webhook validation (default configuration: no private networks, https 
     const g = await c.api('GET', `/api/v1/webhooks/${r.body.id}/secret`);
     expectStatus(g, 200);
     assert.deepEqual(g.body, { public_key: r.body.public_key, previous: [] });
+    const read = await c.api('GET', `/api/v1/webhooks/${r.body.id}`);
+    assert.equal(read.body.public_key, r.body.public_key);
+    // The server makes the key pair: a secret cannot be given with ed25519.
+    await expect422(c, wh({ signature_scheme: 'ed25519', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }), 'secret');
+    // public_key is read-only: the current value is accepted, another is not.
+    expectStatus(await c.api('PATCH', `/api/v1/webhooks/${r.body.id}`, { body: { public_key: r.body.public_key } }), 200);
+    await expect422(c, { public_key: 'whpk_' + Buffer.alloc(32).toString('base64') }, 'public_key', { method: 'PATCH', path: `/api/v1/webhooks/${r.body.id}` });
+    // An hmac subscription has none.
+    const h = await c.api('POST', '/api/v1/webhooks', { body: wh({}) });
+    expectStatus(h, 201);
+    assert.equal(h.body.public_key, null);
   });
 });
 

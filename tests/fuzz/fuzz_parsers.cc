@@ -59,6 +59,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   (void)delivery::VerifyV1("0123456789abcdef0123456789abcdef", "msg_1", 1, "{}", s);
+  // Ed25519: a decoded public key encodes back; verifying any header with a fixed key never
+  // crashes (nor matches: no input signs for it).
+  if (auto pk = delivery::DecodePublicKey(s); pk.ok()) {
+    if (std::string(delivery::kPublicKeyPrefix) + delivery::Base64(*pk) != s) {
+      std::abort();
+    }
+  }
+  static const std::string kPublic = delivery::Ed25519PublicKey(std::string(32, 'k'));
+  (void)delivery::VerifyV1a(kPublic, "msg_1", 1, "{}", s);
+  (void)delivery::DecodeSigningKey(s);
   (void)delivery::ParseRetryAfter(s, core::FromUnixMs(1'790'000'000'000));
   boost::system::error_code ec;
   boost::json::value policy = boost::json::parse(s, ec);

@@ -1,7 +1,7 @@
 // Helpers for the webhook suites (tests/e2e/webhooks-*.test.mjs): subscriptions, polling the
 // audit list with a deadline, checking signatures by hand (node:crypto) the way a receiver would
 // (WEBHOOKS.md §3), and restarting a server on the database of one that was stopped or killed.
-import { createHmac } from 'node:crypto';
+import { createHmac, createPublicKey, verify as verifySignature } from 'node:crypto';
 import net from 'node:net';
 import { expectStatus, startServer } from './server.mjs';
 import { verifyStandardWebhook } from './receiver.mjs';
@@ -173,6 +173,19 @@ export function verifyStandardWebhookAt(secret, request, nowMs = Number(request.
 export function signaturesOf(request) {
   const v = request.headers['webhook-signature'];
   return typeof v === 'string' ? v.split(' ') : [];
+}
+
+/**
+ * Whether `sig` ("v1a,<base64>") is an Ed25519 signature of "{webhook-id}.{webhook-timestamp}.{body}"
+ * by the key `publicKey` ("whpk_…"), checked with Node's own implementation (node:crypto).
+ */
+export function ed25519SignatureOk(publicKey, request, sig) {
+  if (!sig.startsWith('v1a,')) return false;
+  const raw = Buffer.from(publicKey.slice('whpk_'.length), 'base64');
+  // SPKI DER of an Ed25519 key: a fixed 12-byte prefix (RFC 8410) and the 32 key bytes.
+  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
+  const signed = Buffer.concat([Buffer.from(`${request.headers['webhook-id']}.${request.headers['webhook-timestamp']}.`), bodyBytes(request)]);
+  return verifySignature(null, signed, key, Buffer.from(sig.slice(4), 'base64'));
 }
 
 /** Whether a `whsec_` secret is as WEBHOOKS.md §1 says: standard base64 with padding of 24–64 bytes. */
