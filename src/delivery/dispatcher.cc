@@ -15,6 +15,12 @@ constexpr int64_t kJobsLock = 0x4c72'6e6a'6f62'7331;
 
 namespace {
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string Outcome(const AttemptResult& r) {
   if (!r.status) {
     return r.error.value_or("invalid_response");
@@ -34,6 +40,7 @@ struct Dispatcher::InFlight {
   HeaderList request_headers;
   int64_t started_at = 0;
   std::optional<AttemptResult> result;
+  bool flow_told = false;  // flow control has seen the result
   std::shared_ptr<std::promise<core::Result<AttemptSummary>>> promise;
 };
 
@@ -45,7 +52,8 @@ Dispatcher::Dispatcher(store::Store& store, const core::Clock& clock, core::IdGe
       options_(std::move(options)),
       uniform_(std::move(uniform)),
       lease_{options_.worker_id, (options_.attempt_timeout + kLeaseMargin).count()},
-      client_(HttpClient::Options{options_.guard, options_.attempt_timeout, 4096}) {}
+      client_(HttpClient::Options{options_.guard, options_.attempt_timeout, 4096}),
+      flow_(options_.in_flight_per_subscription) {}
 
 Dispatcher::~Dispatcher() {
   if (thread_.joinable()) {
@@ -120,7 +128,8 @@ void Dispatcher::Run() {
       // node is lost, and how leases that ran out on the database clock are noticed whatever
       // the program's clock does.
       const bool claim = options_.claims && (woke || Now() >= next_due_ms_ ||
-                                             steady_now - last_claim_ >= options_.idle_poll);
+                                             steady_now - last_claim_ >= options_.idle_poll ||
+                                             (next_rate_ms_ != 0 && SteadyMs() >= next_rate_ms_));
       if (claim) {
         last_claim_ = steady_now;
       }
@@ -138,6 +147,10 @@ void Dispatcher::Run() {
     } else if (!woken_ && options_.claims) {
       wait = std::clamp(std::chrono::milliseconds(next_due_ms_ - Now()),
                         std::chrono::milliseconds(0), options_.idle_poll);
+      if (next_rate_ms_ != 0) {
+        wait = std::clamp(std::chrono::milliseconds(next_rate_ms_ - SteadyMs()),
+                          std::chrono::milliseconds(0), wait);
+      }
     } else if (woken_) {
       wait = std::chrono::milliseconds(0);
     }
@@ -158,15 +171,21 @@ void Dispatcher::Run() {
 core::Status Dispatcher::ClaimInTx(store::Tx& tx, const QueueTime& t,
                                    const std::map<std::string, int>& finishing, Claimed& out) {
   const int64_t now = t.now;
-  LW_ASSIGN_OR_RETURN(std::vector<std::string> ring, ActiveWebhookIds(tx));
+  LW_ASSIGN_OR_RETURN(std::vector<ActiveWebhook> ring, ActiveWebhooks(tx));
+  const int64_t steady_ms = SteadyMs();
   for (std::size_t i = 0; i < ring.size(); ++i) {
-    const std::string& webhook_id = ring[(ring_start_ + i) % ring.size()];
+    const ActiveWebhook& hook = ring[(ring_start_ + i) % ring.size()];
+    const std::string& webhook_id = hook.id;
     auto busy = in_flight_by_webhook_.find(webhook_id);
     auto done = finishing.find(webhook_id);
-    const int free = options_.in_flight_per_subscription -
-                     (busy == in_flight_by_webhook_.end() ? 0 : busy->second) +
-                     (done == finishing.end() ? 0 : done->second);
+    const int in_flight = (busy == in_flight_by_webhook_.end() ? 0 : busy->second) -
+                          (done == finishing.end() ? 0 : done->second);
+    // Free slots: the subscription's adaptive limit minus in flight, within its rate.
+    const int free = flow_.Allowance(webhook_id, in_flight, hook.rate_limit_per_s, steady_ms);
     if (free <= 0) {
+      if (auto at = flow_.NextStartAt(webhook_id, hook.rate_limit_per_s, steady_ms)) {
+        out.next_rate_ms = std::min(out.next_rate_ms.value_or(*at), *at);
+      }
       continue;
     }
     LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, t, free, lease_));
@@ -185,6 +204,7 @@ core::Status Dispatcher::ClaimInTx(store::Tx& tx, const QueueTime& t,
     if (fresh.empty()) {
       continue;
     }
+    flow_.Started(webhook_id, static_cast<int>(fresh.size()), hook.rate_limit_per_s, steady_ms);
     // Read once per round for all of this subscription's attempts.
     LW_ASSIGN_OR_RETURN(std::shared_ptr<const SubscriptionMaterial> subscription,
                         LoadSubscription(tx, fresh.front().organization_id, webhook_id, now));
@@ -220,11 +240,16 @@ void Dispatcher::Step(bool claim) {
         std::find(ids.begin(), ids.end(), id) != ids.end()) {
       continue;
     }
-    const InFlight& f = *it->second;
+    InFlight& f = *it->second;
     ids.push_back(id);
     batch.push_back({f.claim, f.policy, *f.result, f.started_at, f.request_headers});
     if (f.claim.kind == AttemptKind::kScheduled) {
       ++finishing[f.claim.webhook_id];
+      if (!f.flow_told) {
+        // Before this step's claims, so they already use the limit the outcome sets.
+        flow_.Finished(f.claim.webhook_id, *f.result);
+        f.flow_told = true;
+      }
     }
   }
   // One write transaction: record the results, then claim for the freed slots and new work.
@@ -273,6 +298,7 @@ void Dispatcher::Step(bool claim) {
   }
   if (claim && status.ok() && claimed.next_due_ms) {
     next_due_ms_ = claimed.next_due_ms;
+    next_rate_ms_ = claimed.next_rate_ms.value_or(0);
   }
   for (auto& [c, material] : claimed.started) {
     StartAttempt(std::move(c), std::move(material), nullptr);

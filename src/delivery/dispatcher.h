@@ -26,6 +26,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
+#include "delivery/flow_control.h"
 #include "delivery/http_client.h"
 #include "delivery/queue.h"
 #include "events/fanout.h"
@@ -112,6 +113,8 @@ class Dispatcher final : public events::DeliveryListener {
     std::vector<std::pair<Claim, AttemptMaterial>> started;
     std::vector<Claim> adopted;
     int64_t next_due_ms = 0;
+    // The earliest time (steady ms) a subscription held back by its rate may start again.
+    std::optional<int64_t> next_rate_ms;
   };
 
   void Run();
@@ -154,6 +157,8 @@ class Dispatcher final : public events::DeliveryListener {
   int64_t next_due_ms_ = 0;
   int64_t next_jobs_ms_ = 0;
   std::chrono::steady_clock::time_point last_claim_{};
+  FlowControl flow_;
+  int64_t next_rate_ms_ = 0;  // steady ms; 0: no subscription waits for its rate
 };
 
 }  // namespace learnwire::delivery

@@ -135,16 +135,20 @@ Status ClearLeases(store::Tx& tx) {
       .status();
 }
 
-Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx) {
-  LW_ASSIGN_OR_RETURN(
-      store::Rows rows,
-      tx.Query("SELECT id FROM webhooks WHERE active = 1 AND deleted_at IS NULL ORDER BY id"));
-  std::vector<std::string> ids;
-  ids.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    ids.push_back(rows[i].Str("id"));
-  }
-  return ids;
+Result<std::vector<ActiveWebhook>> ActiveWebhooks(store::Tx& tx) {
+  std::vector<ActiveWebhook> ring;
+  LW_RETURN_IF_ERROR(tx.QueryEach(
+      "SELECT id, rate_limit_per_s FROM webhooks WHERE active = 1 AND deleted_at IS NULL "
+      "ORDER BY id",
+      {}, [&](const store::RowView& row) {
+        ActiveWebhook w{std::string(row.Text(0)), std::nullopt};
+        if (!row.IsNull(1)) {
+          w.rate_limit_per_s = static_cast<int>(row.Int(1));
+        }
+        ring.push_back(std::move(w));
+        return Status::Ok();
+      }));
+  return ring;
 }
 
 Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id,

@@ -62,8 +62,12 @@ core::Status ClearLeases(store::Tx& tx);
 // Returns how many.
 core::Result<int64_t> FailAbandonedTests(store::Tx& tx, const QueueTime& t);
 
-// Active subscriptions, in id order (the round-robin ring).
-core::Result<std::vector<std::string>> ActiveWebhookIds(store::Tx& tx);
+// Active subscriptions, in id order (the round-robin ring), with what flow control needs.
+struct ActiveWebhook {
+  std::string id;
+  std::optional<int> rate_limit_per_s;
+};
+core::Result<std::vector<ActiveWebhook>> ActiveWebhooks(store::Tx& tx);
 
 // Leases up to `limit` due, unleased scheduled deliveries of one subscription, oldest due first.
 core::Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id,

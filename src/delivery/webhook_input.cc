@@ -562,16 +562,16 @@ class BodyReader {
     return (*rows)[0].Str("secret");
   }
 
-  // Rate limits and ordered delivery come with delivery part 2: until then only their
-  // defaults are accepted, so no subscription believes it has a guarantee it does not get.
+  // Ordered delivery comes with delivery part 2's next increment: until then only its default
+  // is accepted, so no subscription believes it has a guarantee it does not get.
   void PartTwoFields() {
-    if (const json::value* v = Get("rate_limit_per_s"); v && !v->is_null()) {
-      if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 10'000) {
+    if (const json::value* v = Get("rate_limit_per_s")) {
+      if (v->is_null()) {
+        w_.rate_limit_per_s.reset();
+      } else if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 10'000) {
         Error("rate_limit_per_s", "must be an integer from 1 to 10000, or null");
       } else {
-        Error("rate_limit_per_s",
-              "per-subscription rate limits are not available in this "
-              "version; leave it null");
+        w_.rate_limit_per_s = static_cast<int>(v->get_int64());
       }
     }
     if (const json::value* v = Get("ordered"); v && !(v->is_bool() && !v->get_bool())) {

@@ -51,7 +51,9 @@ describe('delivery operations', () => {
     const c = orgClient(s, 1);
     const ok = uniquePath('metrics-ok');
     const bad = uniquePath('metrics-bad');
-    await rx.setMode(bad, { status: 503 });
+    // 500, not 503: a 503 would halve the subscription's concurrency, and the queue-depth check
+    // below needs all 8 slots.
+    await rx.setMode(bad, { status: 500 });
     const wOk = await createWebhook(c, { name: 'ok', url: rx.url(ok) });
     const wBad = await createWebhook(c, { name: 'bad', url: rx.url(bad) });
     const { event } = await createLearnerWithEvent(c);
