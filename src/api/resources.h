@@ -16,5 +16,7 @@ void RegisterEventTypes(http::Router& router, const Services& services);
 void RegisterApiKeys(http::Router& router, const Services& services);
 void RegisterWebhooks(http::Router& router, const Services& services);
 void RegisterDeliveries(http::Router& router, const Services& services);
+// /api/v1/webhooks/{id}/stats and /api/v1/stats/deliveries.
+void RegisterStats(http::Router& router, const Services& services);
 
 }  // namespace learnwire::api

@@ -262,6 +262,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
     api::RegisterApiKeys(router, services);
     api::RegisterWebhooks(router, services);
     api::RegisterDeliveries(router, services);
+    api::RegisterStats(router, services);
   }
   if (hooks.extra_routes) {
     hooks.extra_routes(router);

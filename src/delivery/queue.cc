@@ -309,19 +309,25 @@ Result<AttemptMaterial> LoadMaterial(store::Tx& tx, const Claim& claim, int64_t 
 
 namespace {
 
+// A finished attempt to insert, and whether its delivery is a test (stats leave those out).
+struct AttemptRow {
+  const Finished* finished;
+  bool test;
+};
+
 // The attempt rows of finished attempts, several per statement.
-Status InsertAttempts(store::Tx& tx, const std::vector<const Finished*>& finished) {
+Status InsertAttempts(store::Tx& tx, const std::vector<AttemptRow>& finished) {
   constexpr std::size_t kRowsPerStatement = 50;
   for (std::size_t from = 0; from < finished.size(); from += kRowsPerStatement) {
     std::string sql =
         "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status, error, "
-        "response_excerpt, response_headers, request_headers) VALUES ";
+        "response_excerpt, response_headers, request_headers, webhook_id, test) VALUES ";
     store::Params p;
     for (std::size_t i = from; i < std::min(finished.size(), from + kRowsPerStatement); ++i) {
-      const Finished& f = *finished[i];
+      const Finished& f = *finished[i].finished;
       const AttemptResult& r = f.result;
       sql += i == from ? "(" : ", (";
-      for (int k = 0; k < 9; ++k) {
+      for (int k = 0; k < 11; ++k) {
         sql += (k ? ", $" : "$") + std::to_string(p.size() + 1 + k);
       }
       sql += ")";
@@ -330,7 +336,8 @@ Status InsertAttempts(store::Tx& tx, const std::vector<const Finished*>& finishe
             store::Value(f.started_at), store::Value(r.duration_ms), store::Value(r.status),
             store::Value(r.error), store::Value(r.response_excerpt),
             store::Value(HeadersJson(r.response_headers)),
-            store::Value(HeadersJson(f.request_headers))}) {
+            store::Value(HeadersJson(f.request_headers)), store::Value(f.claim.webhook_id),
+            store::Value(finished[i].test)}) {
         p.push_back(std::move(v));
       }
     }
@@ -341,10 +348,11 @@ Status InsertAttempts(store::Tx& tx, const std::vector<const Finished*>& finishe
 
 // One result: the delivery's new state (fenced), its attempt row (now, or appended to
 // `deferred_attempts` for one multi-row insert), and what it does to the subscription. Sets
-// `rec`; `succeeded_webhooks` holds the subscriptions with a 2xx so far.
+// `rec` and `test` (whether the delivery is a test one); `succeeded_webhooks` holds the
+// subscriptions with a 2xx so far.
 Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished& f, int64_t now,
                  const Uniform01& uniform, const std::set<std::string>& succeeded_webhooks,
-                 Recorded& rec, std::vector<const Finished*>* deferred_attempts) {
+                 Recorded& rec, bool& test, std::vector<AttemptRow>* deferred_attempts) {
   const Claim& c = f.claim;
   const AttemptResult& r = f.result;
   const bool ok = Is2xx(r);
@@ -377,7 +385,7 @@ Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished&
                    state_sql +
                    " = 'scheduled' THEN NULL ELSE COALESCE(finished_at, $7) END, "
                    "first_attempt_at = COALESCE(first_attempt_at, $8), updated_at = $7 "
-                   "WHERE id = $1 AND lease_token = $2 RETURNING state",
+                   "WHERE id = $1 AND lease_token = $2 RETURNING state, test",
                {c.delivery_id, c.lease_token, c.attempt_number, next, r.status, r.error, now,
                 f.started_at}));
   if (updated.empty()) {
@@ -386,10 +394,11 @@ Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished&
   }
   rec.written = true;
   rec.state = updated[0].Str("state");
+  test = updated[0].Int("test") == 1;
   if (deferred_attempts) {
-    deferred_attempts->push_back(&f);
+    deferred_attempts->push_back({&f, test});
   } else {
-    LW_RETURN_IF_ERROR(InsertAttempts(tx, {&f}));
+    LW_RETURN_IF_ERROR(InsertAttempts(tx, {{&f, test}}));
   }
   if (c.kind != AttemptKind::kScheduled) {
     return Status::Ok();  // /test and /retry never change the subscription's state
@@ -421,14 +430,19 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
   // A 2xx of a scheduled attempt or a /retry (not a /test) counts as the subscription's last
   // success; written once per subscription, at the end, and seen by later results of the batch.
   std::set<std::string> succeeded_webhooks;
-  std::vector<const Finished*> deferred;
+  // The start of each subscription's newest non-test attempt (webhooks.last_attempt_at, the
+  // stats' last_delivery_at), likewise written once per subscription.
+  std::map<std::string, int64_t> last_attempts;
+  std::vector<AttemptRow> deferred;
   for (const Finished& f : finished) {
     Recorded rec{f.claim.delivery_id, false, "", ""};
+    bool test = false;
     if (!isolate) {
-      LW_RETURN_IF_ERROR(RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec, &deferred));
+      LW_RETURN_IF_ERROR(
+          RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec, test, &deferred));
     } else {
       LW_RETURN_IF_ERROR(tx.Exec("SAVEPOINT record_result").status());
-      Status st = RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec, nullptr);
+      Status st = RecordOne(tx, ctx, f, now, uniform, succeeded_webhooks, rec, test, nullptr);
       if (st.ok()) {
         LW_RETURN_IF_ERROR(tx.Exec("RELEASE record_result").status());
       } else {
@@ -442,6 +456,10 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
     if (rec.written && Is2xx(f.result) && f.claim.kind != AttemptKind::kTest) {
       succeeded_webhooks.insert(f.claim.webhook_id);
     }
+    if (rec.written && !test) {
+      int64_t& last = last_attempts[f.claim.webhook_id];
+      last = std::max(last, f.started_at);
+    }
     out.push_back(std::move(rec));
   }
   LW_RETURN_IF_ERROR(InsertAttempts(tx, deferred));
@@ -449,6 +467,12 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
     LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_success_at = $2 WHERE id = $1 AND "
                                "(last_success_at IS NULL OR last_success_at < $2)",
                                {webhook_id, now})
+                           .status());
+  }
+  for (const auto& [webhook_id, started_at] : last_attempts) {
+    LW_RETURN_IF_ERROR(tx.Exec("UPDATE webhooks SET last_attempt_at = $2 WHERE id = $1 AND "
+                               "(last_attempt_at IS NULL OR last_attempt_at < $2)",
+                               {webhook_id, started_at})
                            .status());
   }
   return out;

@@ -250,6 +250,40 @@ TEST_P(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
   EXPECT_EQ(Q("SELECT last_success_at FROM webhooks")[0].Int("last_success_at"), Now());
 }
 
+// The stats read attempts by subscription and time (migration 7): each attempt row carries its
+// subscription and test flag, and the subscription keeps the start of its newest non-test one.
+TEST_P(QueueTest, AttemptsCarryTheirSubscriptionAndTheNewestNonTestStartIsKept) {
+  std::string wh = MakeWebhook();
+  Event();
+  delivery::Claim c = ClaimNow(wh)[0];
+  const int64_t first = Now();
+  Record(c, 500);
+  EXPECT_EQ(Q("SELECT last_attempt_at FROM webhooks")[0].Int("last_attempt_at"), first);
+  clock_.Advance(std::chrono::minutes(1));
+  const std::string test_event = Event("webhook.test");
+  std::string test_id;
+  Must([&](store::Tx& tx) -> Status {
+    events::NewDelivery d{kOrg, wh, test_event, "webhook.test", Now(), std::nullopt, true};
+    LW_ASSIGN_OR_RETURN(test_id, events::ScheduleDelivery(tx, ids_, d));
+    return Status::Ok();
+  });
+  delivery::Claim t;
+  Must([&](store::Tx& tx) -> Status {
+    LW_ASSIGN_OR_RETURN(t, ClaimOne(tx, kOrg, test_id, AttemptKind::kTest, T(), {"test", 25'000}));
+    return Status::Ok();
+  });
+  Record(t, 200);
+  store::Rows a = Q("SELECT delivery_id, webhook_id, test FROM attempts ORDER BY started_at");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].Str("webhook_id"), wh);
+  EXPECT_EQ(a[0].Int("test"), 0);
+  EXPECT_EQ(a[1].Str("delivery_id"), test_id);
+  EXPECT_EQ(a[1].Str("webhook_id"), wh);
+  EXPECT_EQ(a[1].Int("test"), 1);
+  // The /test attempt is newer but left out.
+  EXPECT_EQ(Q("SELECT last_attempt_at FROM webhooks")[0].Int("last_attempt_at"), first);
+}
+
 TEST_P(QueueTest, AFailedAttemptIsRetriedOnTheSchedule) {
   std::string wh = MakeWebhook();
   Event();

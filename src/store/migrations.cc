@@ -220,6 +220,31 @@ CREATE INDEX deliveries_due ON deliveries(webhook_id, next_attempt_at, seq)
       {6, "webhook_public_key", R"sql(
 ALTER TABLE webhooks ADD COLUMN public_key TEXT;
 )sql"},
+      // Delivery statistics (WEBHOOKS.md §6, /stats/deliveries) read a subscription's deliveries
+      // and attempts by time, leaving test deliveries out: partial indexes hold only what they
+      // count. Attempts learn their subscription and test flag so that a subscription's attempts
+      // in a window are one index range, read without visiting rows. An organization's
+      // statistics visit each of its subscriptions, deleted ones included (their history stays).
+      // SQLite reads a partial index without its rows only when the index also holds the
+      // columns of its own WHERE clause, hence the trailing constant columns (a byte or two).
+      {7, "delivery_stats", R"sql(
+CREATE INDEX deliveries_webhook_finished ON deliveries(webhook_id, finished_at, state, test)
+  WHERE finished_at IS NOT NULL AND test = 0;
+CREATE INDEX deliveries_webhook_waiting ON deliveries(webhook_id, created_at, state, test)
+  WHERE state = 'scheduled' AND test = 0;
+ALTER TABLE attempts ADD COLUMN webhook_id TEXT;
+ALTER TABLE attempts ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
+UPDATE attempts SET
+  webhook_id = (SELECT d.webhook_id FROM deliveries d WHERE d.id = attempts.delivery_id),
+  test = COALESCE((SELECT d.test FROM deliveries d WHERE d.id = attempts.delivery_id), 0);
+CREATE INDEX attempts_webhook_started
+  ON attempts(webhook_id, started_at, number, duration_ms, test) WHERE test = 0;
+-- The start of the newest non-test attempt, kept by RecordResults (the stats' last_delivery_at).
+ALTER TABLE webhooks ADD COLUMN last_attempt_at INTEGER;
+UPDATE webhooks SET last_attempt_at =
+  (SELECT MAX(a.started_at) FROM attempts a WHERE a.webhook_id = webhooks.id AND a.test = 0);
+CREATE INDEX webhooks_org_all ON webhooks(organization_id, id);
+)sql"},
   };
   return kMigrations;
 }
