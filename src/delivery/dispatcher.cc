@@ -173,6 +173,9 @@ core::Status Dispatcher::ClaimInTx(store::Tx& tx, const QueueTime& t,
   const int64_t now = t.now;
   LW_ASSIGN_OR_RETURN(std::vector<ActiveWebhook> ring, ActiveWebhooks(tx));
   const int64_t steady_ms = SteadyMs();
+  // The earliest due time of an ordered subscription's head that is not due yet: its other
+  // deliveries may be due already, so NextDueAt alone would not say when to look again.
+  std::optional<int64_t> held_back_until;
   for (std::size_t i = 0; i < ring.size(); ++i) {
     const ActiveWebhook& hook = ring[(ring_start_ + i) % ring.size()];
     const std::string& webhook_id = hook.id;
@@ -188,7 +191,22 @@ core::Status Dispatcher::ClaimInTx(store::Tx& tx, const QueueTime& t,
       }
       continue;
     }
-    LW_ASSIGN_OR_RETURN(std::vector<Claim> claims, ClaimDue(tx, webhook_id, t, free, lease_));
+    std::vector<Claim> claims;
+    if (hook.ordered) {
+      // One at a time, the head only (here or on any node).
+      if (in_flight > 0) {
+        continue;
+      }
+      LW_ASSIGN_OR_RETURN(HeadClaim head, ClaimHead(tx, webhook_id, t, lease_));
+      if (head.claim) {
+        claims.push_back(std::move(*head.claim));
+      }
+      if (head.head_due_at) {
+        held_back_until = std::min(held_back_until.value_or(*head.head_due_at), *head.head_due_at);
+      }
+    } else {
+      LW_ASSIGN_OR_RETURN(claims, ClaimDue(tx, webhook_id, t, free, lease_));
+    }
     std::vector<std::string> event_ids;
     std::vector<Claim> fresh;
     for (Claim& c : claims) {
@@ -225,6 +243,9 @@ core::Status Dispatcher::ClaimInTx(store::Tx& tx, const QueueTime& t,
   LW_ASSIGN_OR_RETURN(std::optional<int64_t> next, NextDueAt(tx, t));
   // Due work held back by full slots is claimed again when an attempt finishes.
   out.next_due_ms = next && *next > now ? *next : now + options_.idle_poll.count();
+  if (held_back_until && *held_back_until > now) {
+    out.next_due_ms = std::min(out.next_due_ms, *held_back_until);
+  }
   return core::Status::Ok();
 }
 

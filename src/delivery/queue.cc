@@ -20,6 +20,10 @@ constexpr std::size_t kLeaseTokenChars = 22;
 
 std::string NewLeaseToken() { return core::RandomBase62(kLeaseTokenChars); }
 
+// The first key of the advisory locks that make claims of an ordered subscription take turns
+// on PostgreSQL ("Lw" "ord"); the second is hashtext(webhook id).
+constexpr int kOrderedClaimLockClass = 0x4c776f72;
+
 // On PostgreSQL, rows another worker is claiming are skipped rather than waited for (SQLite has
 // one writer at a time and no row locks).
 std::string SkipLocked(const store::Tx& tx) {
@@ -137,17 +141,18 @@ Status ClearLeases(store::Tx& tx) {
 
 Result<std::vector<ActiveWebhook>> ActiveWebhooks(store::Tx& tx) {
   std::vector<ActiveWebhook> ring;
-  LW_RETURN_IF_ERROR(tx.QueryEach(
-      "SELECT id, rate_limit_per_s FROM webhooks WHERE active = 1 AND deleted_at IS NULL "
-      "ORDER BY id",
-      {}, [&](const store::RowView& row) {
-        ActiveWebhook w{std::string(row.Text(0)), std::nullopt};
-        if (!row.IsNull(1)) {
-          w.rate_limit_per_s = static_cast<int>(row.Int(1));
-        }
-        ring.push_back(std::move(w));
-        return Status::Ok();
-      }));
+  LW_RETURN_IF_ERROR(
+      tx.QueryEach("SELECT id, rate_limit_per_s, ordered FROM webhooks WHERE active = 1 AND "
+                   "deleted_at IS NULL "
+                   "ORDER BY id",
+                   {}, [&](const store::RowView& row) {
+                     ActiveWebhook w{std::string(row.Text(0)), std::nullopt, row.Int(2) != 0};
+                     if (!row.IsNull(1)) {
+                       w.rate_limit_per_s = static_cast<int>(row.Int(1));
+                     }
+                     ring.push_back(std::move(w));
+                     return Status::Ok();
+                   }));
   return ring;
 }
 
@@ -179,6 +184,49 @@ Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id
   std::sort(claims.begin(), claims.end(),
             [](const Claim& a, const Claim& b) { return a.delivery_id < b.delivery_id; });
   return claims;
+}
+
+Result<HeadClaim> ClaimHead(store::Tx& tx, const std::string& webhook_id, const QueueTime& t,
+                            const LeaseTerms& lease) {
+  HeadClaim out;
+  if (tx.Dialect() == "postgres") {
+    LW_ASSIGN_OR_RETURN(store::Rows lock, tx.Query("SELECT pg_try_advisory_xact_lock(" +
+                                                       std::to_string(kOrderedClaimLockClass) +
+                                                       ", hashtext($1)) AS mine",
+                                                   {webhook_id}));
+    if (lock[0].Int("mine") != 1) {
+      return out;  // another node is claiming for this subscription right now
+    }
+  }
+  LW_ASSIGN_OR_RETURN(
+      store::Rows head,
+      tx.Query("SELECT seq, next_attempt_at, lease_until FROM deliveries WHERE webhook_id = $1 "
+               "AND state = 'scheduled' AND test = 0 ORDER BY seq LIMIT 1",
+               {webhook_id}));
+  if (head.empty()) {
+    return out;
+  }
+  if (!head[0].IsNull("lease_until") && head[0].Int("lease_until") > t.lease_now) {
+    return out;  // in flight
+  }
+  if (head[0].Int("next_attempt_at") > t.now) {
+    out.head_due_at = head[0].Int("next_attempt_at");
+    return out;
+  }
+  const std::string token = NewLeaseToken();
+  LW_ASSIGN_OR_RETURN(
+      store::Rows rows,
+      tx.Query("UPDATE deliveries SET lease_until = $3, leased_by = $4, lease_token = $5 "
+               "WHERE seq = $1 AND state = 'scheduled' AND next_attempt_at <= $2 AND "
+               "(lease_until IS NULL OR lease_until <= $6) RETURNING id, organization_id, "
+               "event_id, event_type, state, attempt_count, created_at",
+               {head[0].Int("seq"), t.now, t.lease_now + lease.duration_ms, lease.worker_id, token,
+                t.lease_now}));
+  if (!rows.empty()) {
+    out.claim = ClaimOfRow(rows[0], webhook_id);
+    out.claim->lease_token = token;
+  }
+  return out;
 }
 
 Result<std::map<std::string, std::string>> LoadEventBodies(store::Tx& tx,

@@ -66,12 +66,26 @@ core::Result<int64_t> FailAbandonedTests(store::Tx& tx, const QueueTime& t);
 struct ActiveWebhook {
   std::string id;
   std::optional<int> rate_limit_per_s;
+  bool ordered = false;
 };
 core::Result<std::vector<ActiveWebhook>> ActiveWebhooks(store::Tx& tx);
 
 // Leases up to `limit` due, unleased scheduled deliveries of one subscription, oldest due first.
 core::Result<std::vector<Claim>> ClaimDue(store::Tx& tx, const std::string& webhook_id,
                                           const QueueTime& t, int limit, const LeaseTerms& lease);
+
+// Leases the head of an ordered subscription (ARCHITECTURE.md "Ordered subscriptions"): its
+// oldest scheduled delivery in commit order (seq), when it is due and not leased. Nothing
+// otherwise, so a failing head holds back the rest until it succeeds or finally fails.
+// `head_due_at` says when a head that is not due yet will be. One claimer at a time per
+// subscription: on PostgreSQL a transaction-scoped advisory lock (held elsewhere: nothing now),
+// and the lease condition is checked again by the UPDATE; SQLite's writers take turns anyway.
+struct HeadClaim {
+  std::optional<Claim> claim;
+  std::optional<int64_t> head_due_at;
+};
+core::Result<HeadClaim> ClaimHead(store::Tx& tx, const std::string& webhook_id, const QueueTime& t,
+                                  const LeaseTerms& lease);
 
 // Leases one delivery of the organization for a /test (a test delivery) or /retry (any state
 // but scheduled) attempt. NotFound for another organization's; Conflict when it cannot be.

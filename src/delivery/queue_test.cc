@@ -537,6 +537,41 @@ TEST_P(QueueTest, ConcurrentClaimsOnPostgresSkipEachOthersRowsAndNeverWait) {
   EXPECT_EQ(Q("SELECT COUNT(*) AS n FROM deliveries WHERE leased_by = 'a'")[0].Int("n"), 4);
 }
 
+TEST_P(QueueTest, AnOrderedSubscriptionReleasesOnlyItsHeadAndAFailingHeadHoldsBackTheRest) {
+  std::string wh = MakeWebhook(R"(,"ordered":true)");
+  std::vector<std::string> events;
+  for (int i = 0; i < 3; ++i) {
+    events.push_back(Event());
+  }
+  auto head = [&] {
+    HeadClaim h;
+    Must([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(h, ClaimHead(tx, wh, T(), {"test", 25'000}));
+      return Status::Ok();
+    });
+    return h;
+  };
+  HeadClaim first = head();
+  ASSERT_TRUE(first.claim);
+  EXPECT_EQ(first.claim->event_id, events[0]);  // commit order
+  EXPECT_FALSE(head().claim);                   // the head is in flight: nothing else
+  // It fails and is retried in 2 s: the others, due now, wait behind it.
+  Record(*first.claim, 500);
+  HeadClaim blocked = head();
+  EXPECT_FALSE(blocked.claim);
+  EXPECT_EQ(blocked.head_due_at, Now() + 2000);
+  clock_.Advance(std::chrono::milliseconds(2000));
+  HeadClaim again = head();
+  ASSERT_TRUE(again.claim);
+  EXPECT_EQ(again.claim->event_id, events[0]);
+  EXPECT_EQ(again.claim->attempt_number, 2);
+  // Once it succeeds, the next one in order.
+  Record(*again.claim, 200);
+  HeadClaim second = head();
+  ASSERT_TRUE(second.claim);
+  EXPECT_EQ(second.claim->event_id, events[1]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, QueueTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

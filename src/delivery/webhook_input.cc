@@ -111,7 +111,7 @@ class BodyReader {
     SignatureScheme();
     Secret(secret);
     RetryPolicyField();
-    PartTwoFields();
+    FlowFields();
     if (!errors_.empty()) {
       return Status::Invalid(std::move(errors_));
     }
@@ -562,9 +562,7 @@ class BodyReader {
     return (*rows)[0].Str("secret");
   }
 
-  // Ordered delivery comes with delivery part 2's next increment: until then only its default
-  // is accepted, so no subscription believes it has a guarantee it does not get.
-  void PartTwoFields() {
+  void FlowFields() {
     if (const json::value* v = Get("rate_limit_per_s")) {
       if (v->is_null()) {
         w_.rate_limit_per_s.reset();
@@ -574,10 +572,7 @@ class BodyReader {
         w_.rate_limit_per_s = static_cast<int>(v->get_int64());
       }
     }
-    if (const json::value* v = Get("ordered"); v && !(v->is_bool() && !v->get_bool())) {
-      Error("ordered", v->is_bool() ? "ordered delivery is not available in this version"
-                                    : "must be true or false");
-    }
+    Bool("ordered", w_.ordered);
   }
 
  private:

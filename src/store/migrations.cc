@@ -245,6 +245,10 @@ UPDATE webhooks SET last_attempt_at =
   (SELECT MAX(a.started_at) FROM attempts a WHERE a.webhook_id = webhooks.id AND a.test = 0);
 CREATE INDEX webhooks_org_all ON webhooks(organization_id, id);
 )sql"},
+      // The head of an ordered subscription: its oldest scheduled delivery in commit order.
+      {8, "ordered_head", R"sql(
+CREATE INDEX deliveries_head ON deliveries(webhook_id, seq) WHERE state = 'scheduled' AND test = 0;
+)sql"},
   };
   return kMigrations;
 }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, expectStatus, allEvents, runCli, DB_KIND } from './lib/server.mjs';
 import { startReceiver } from './lib/receiver.mjs';
-import { LOCAL_RECEIVER_ARGS, orgClient, uniquePath, createWebhook, learnerBody, deliveriesOf, verifyStandardWebhookAt } from './lib/webhooks.mjs';
+import { LOCAL_RECEIVER_ARGS, orgClient, uniquePath, createWebhook, learnerBody, deliveriesOf, verifyStandardWebhookAt, maxOverlap, collapsedOrder } from './lib/webhooks.mjs';
 
 const ATTEMPT_TIMEOUT_S = 2;
 const LEASE_MS = (ATTEMPT_TIMEOUT_S + 10) * 1000;
@@ -47,10 +47,10 @@ describe('roles on SQLite', () => {
 });
 
 describe('two API nodes and two workers on one PostgreSQL', { skip: DB_KIND !== 'postgres' && 'needs PostgreSQL (E2E_DB=postgres)' }, () => {
-  let api1, api2, w1, w2, rx;
+  let api1, api2, w1, w2, w3, rx, data;
   before(async () => {
     [api1, rx] = await Promise.all([startServer({ clock: 'system', args: [...NODE_ARGS, '--role', 'api'] }), startReceiver()]);
-    const data = { dir: api1.dir, db: api1.db, orgs: api1.orgs };
+    data = { dir: api1.dir, db: api1.db, orgs: api1.orgs };
     [api2, w1, w2] = await Promise.all([
       startServer({ clock: 'system', data, args: [...NODE_ARGS, '--role', 'api'] }),
       startServer({ clock: 'system', data, args: [...NODE_ARGS, '--role', 'worker'] }),
@@ -59,7 +59,7 @@ describe('two API nodes and two workers on one PostgreSQL', { skip: DB_KIND !== 
   });
   after(async () => {
     // The database goes with the last node to stop; workers serve no events to check.
-    await Promise.all([w1, w2].map((w) => w?.stop('SIGTERM', { keepData: true, checkEvents: false })));
+    await Promise.all([w1, w2, w3].map((w) => w?.stop('SIGTERM', { keepData: true, checkEvents: false })));
     await api2?.stop('SIGTERM', { keepData: true });
     await api1?.stop();
     await rx?.stop();
@@ -170,6 +170,37 @@ describe('two API nodes and two workers on one PostgreSQL', { skip: DB_KIND !== 
 
     for (const r of requests.slice(0, 20)) assert.ok(verifyStandardWebhookAt(w.secret, r), 'signature');
     assert.equal(new Set(created).size, LEARNERS);
+  });
+
+  it('an ordered subscription: one delivery at a time across both workers, in commit order, under retries', async () => {
+    const c1 = orgClient(api1, 0);
+    const c2 = orgClient(api2, 0);
+    const p = uniquePath('ordered-multi');
+    // Two live workers again (the test above killed one).
+    w3 = await startServer({ clock: 'system', data, args: [...NODE_ARGS, '--role', 'worker'] });
+    // The third and the sixth requests fail: each head is retried (1 s later) before anything behind it.
+    await rx.setMode(p, { sequence: [{ status: 200 }, { status: 200 }, { status: 503 }, { status: 200 }, { status: 200 }, { status: 500 }, { status: 200, delay_ms: 30 }] });
+    const w = await createWebhook(c1, { name: 'ordered', url: rx.url(p), ordered: true, event_types: ['learner.created'], retry_policy: { schedule: 'custom', delays_s: [1, 1, 1], jitter: 0 } });
+    // Events committed through both API nodes, some at the same time.
+    const made = [];
+    for (let i = 0; i < 6; i++) {
+      made.push(...await Promise.all([c1, c2].map(async (c) => {
+        const r = await c.api('POST', '/api/v1/learners', { body: learnerBody() });
+        expectStatus(r, 201);
+        return r.body.id;
+      })));
+    }
+    const got = await rx.waitFor(14, { path: p, settled: true, timeoutMs: 30_000 });
+    const events = (await allEvents(api1, { key: api1.key, type: 'learner.created' }));
+    const mine = new Set(got.map((r) => r.headers['webhook-id']));
+    const order = events.map((e) => e.id).filter((id) => mine.has(id));
+    assert.equal(order.length, 12, 'every event of this test reached the receiver');
+    assert.deepEqual(collapsedOrder(got), order, 'arrivals are not in commit order');
+    assert.equal(maxOverlap(got), 1, 'two deliveries of an ordered subscription were open at once');
+    const done = await deliveriesOf(c1, w.id);
+    assert.equal(done.filter((d) => d.state === 'succeeded').length, 12);
+    const attempts = [w2, w3].map((n) => counterTotal(n, 'learnwire_webhook_attempts_total'));
+    console.log(`ordered on 2 workers: ${got.length} requests, attempts recorded per worker so far ${(await Promise.all(attempts)).join(', ')}`);
   });
 
   it('a key revoked through one API node is refused by the other within a second', async () => {

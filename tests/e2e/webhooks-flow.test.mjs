@@ -2,25 +2,9 @@
 // seen from the receiver: when requests arrive, and how many overlap.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, expectStatus } from './lib/server.mjs';
+import { startServer, expectStatus, allEvents } from './lib/server.mjs';
 import { startReceiver } from './lib/receiver.mjs';
-import { LOCAL_RECEIVER_ARGS, orgClient, uniquePath, createWebhook, learnerBody } from './lib/webhooks.mjs';
-
-/** The most requests that were open at once (received, not yet answered) among `requests`. */
-function maxOverlap(requests) {
-  const edges = [];
-  for (const r of requests) {
-    edges.push([Number(r.received_us), 1], [Number(r.response.settled_us), -1]);
-  }
-  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]); // an answer before an arrival at the same µs
-  let open = 0;
-  let most = 0;
-  for (const [, d] of edges) {
-    open += d;
-    most = Math.max(most, open);
-  }
-  return most;
-}
+import { LOCAL_RECEIVER_ARGS, orgClient, uniquePath, createWebhook, learnerBody, maxOverlap, collapsedOrder } from './lib/webhooks.mjs';
 
 async function bulkLearners(c, n) {
   const r = await c.api('POST', '/api/v1/learners/bulk', { body: { learners: Array.from({ length: n }, () => learnerBody()) } });
@@ -31,7 +15,7 @@ async function bulkLearners(c, n) {
 describe('flow control per subscription', () => {
   let s, rx;
   before(async () => {
-    [s, rx] = await Promise.all([startServer({ orgs: 2, args: LOCAL_RECEIVER_ARGS }), startReceiver()]);
+    [s, rx] = await Promise.all([startServer({ orgs: 3, args: LOCAL_RECEIVER_ARGS }), startReceiver()]);
   });
   after(async () => { await Promise.all([s?.stop(), rx?.stop()]); });
 
@@ -72,5 +56,27 @@ describe('flow control per subscription', () => {
     }
     const span = times.at(-1) - times[0];
     assert.ok(span >= 2500, `30 requests at 10/s arrived within ${Math.round(span)} ms`);
+  });
+
+  it('ordered: one at a time in commit order; a failing head holds back the rest until it succeeds', async () => {
+    const c = orgClient(s, 2);
+    const p = uniquePath('ordered');
+    // The second request fails twice, then everything succeeds.
+    await rx.setMode(p, { sequence: [{ status: 200 }, { status: 500 }, { status: 500 }, { status: 200, delay_ms: 20 }] });
+    await createWebhook(c, { name: 'in order', url: rx.url(p), ordered: true, event_types: ['learner.created'] });
+    await bulkLearners(c, 10);
+    await rx.waitFor(2, { path: p, settled: true });
+    // The head (event 2) failed and waits for its retry: nothing behind it goes out meanwhile.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await rx.requests(p)).length, 2, 'a delivery behind the failing head went out');
+    await s.advanceClock(3000); // past the first retry (2 s ± 10 %)
+    await rx.waitFor(3, { path: p, settled: true });
+    await s.advanceClock(5000); // past the second (4 s ± 10 %)
+    const got = await rx.waitFor(12, { path: p, settled: true, timeoutMs: 20_000 });
+    const order = (await allEvents(s, { key: c.key, type: 'learner.created' })).map((e) => e.id);
+    assert.deepEqual(collapsedOrder(got), order, 'arrivals are not in commit order');
+    assert.equal(maxOverlap(got), 1, 'two deliveries of an ordered subscription were open at once');
+    const ids = got.map((r) => r.headers['webhook-id']);
+    assert.equal(ids.filter((id) => id === order[1]).length, 3, 'the failing head was sent three times');
   });
 });

@@ -162,7 +162,7 @@ describe('webhook subscriptions: create, read, change, delete', () => {
     assert.equal(put.body.rate_limit_per_s, null, 'PUT without it resets it');
   });
 
-  it('ordered is accepted and read back', { todo: 'ordered delivery arrives with delivery part 2 (issue 5)' }, async () => {
+  it('ordered is accepted and read back', async () => {
     const c = nextOrg();
     const w = await createWebhook(c, { name: 'in order', url: PUBLIC_URL, ordered: true });
     assert.equal(w.ordered, true);

@@ -227,3 +227,25 @@ export async function restartOnSameDb(old, { args = [] } = {}) {
   // and its events are checked at stop like any other server's.
   return startServer({ args, data: { dir: old.dir, db: old.db, orgs: old.orgs } });
 }
+
+/** The event ids of `requests` in arrival order, with repeats in a row (retries) collapsed. */
+export function collapsedOrder(requests) {
+  const ids = [...requests].sort((a, b) => Number(a.received_us) - Number(b.received_us)).map((r) => r.headers['webhook-id']);
+  return ids.filter((id, i) => i === 0 || ids[i - 1] !== id);
+}
+
+/** The most requests that were open at once (received, not yet answered) among `requests`. */
+export function maxOverlap(requests) {
+  const edges = [];
+  for (const r of requests) {
+    edges.push([Number(r.received_us), 1], [Number(r.response.settled_us), -1]);
+  }
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]); // an answer before an arrival at the same µs
+  let open = 0;
+  let most = 0;
+  for (const [, d] of edges) {
+    open += d;
+    most = Math.max(most, open);
+  }
+  return most;
+}
