@@ -53,7 +53,7 @@ Response WebhookStats(RequestContext& ctx) {
   return ctx.Query([&](store::Tx& tx) -> Result<Response> {
     std::optional<int64_t> last_attempt_at;
     LW_RETURN_IF_ERROR(CheckWebhook(tx, ctx.org(), id, &last_attempt_at));
-    // The backlog as it is now: not bounded by the window (deliveries_webhook_waiting).
+    // The backlog as it is now: not bounded by the window (deliveries_head).
     LW_ASSIGN_OR_RETURN(store::Rows scheduled,
                         tx.Query("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND "
                                  "state = 'scheduled' AND test = 0",
@@ -174,12 +174,13 @@ Response DeliveryStats(RequestContext& ctx) {
           }
           return core::Status::Ok();
         }));
-    // One seek per subscription (deliveries_webhook_waiting), not a walk of the backlog.
+    // One seek per subscription (deliveries_head: seq follows creation), not a walk of the
+    // backlog.
     LW_ASSIGN_OR_RETURN(
         store::Rows oldest,
         tx.Query("SELECT MIN(s.t) AS t FROM (SELECT (SELECT d.created_at FROM deliveries d "
                  "WHERE d.webhook_id = w.id AND d.state = 'scheduled' AND d.test = 0 ORDER BY "
-                 "d.created_at LIMIT 1) AS t FROM webhooks w WHERE " +
+                 "d.seq LIMIT 1) AS t FROM webhooks w WHERE " +
                      scope + ") s",
                  p));
     json::array out;

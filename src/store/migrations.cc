@@ -249,6 +249,13 @@ CREATE INDEX webhooks_org_all ON webhooks(organization_id, id);
       {8, "ordered_head", R"sql(
 CREATE INDEX deliveries_head ON deliveries(webhook_id, seq) WHERE state = 'scheduled' AND test = 0;
 )sql"},
+      // deliveries_webhook_waiting (migration 7) covers state and test, which made SQLite's
+      // planner pick it, with a sort of every scheduled row, for the dispatcher's "next due"
+      // query instead of deliveries_next: B1 fell from about 14,000 to 2,000 deliveries/s. The
+      // statistics read the oldest scheduled delivery by seq through deliveries_head instead.
+      {9, "drop_waiting_index", R"sql(
+DROP INDEX deliveries_webhook_waiting;
+)sql"},
   };
   return kMigrations;
 }
