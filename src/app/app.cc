@@ -124,6 +124,16 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+int WaitForStopSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
 Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
   LW_ASSIGN_OR_RETURN(DbUrl url, ParseDbUrl(config.db));
   if (url.kind == DbUrl::Kind::kPostgres) {
@@ -311,12 +321,7 @@ int Serve(const Config& config, bool demo, const Hooks& hooks) {
               {{"metrics_listen", ops_addr->host + ":" + std::to_string(ops_server->port())}});
   }
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
+  const int sig = WaitForStopSignal();
   core::Log(core::LogLevel::kInfo, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   server.Stop(std::chrono::seconds(20));
   // Requests first (a /test call waits on the dispatcher), then the dispatcher: no new claims,

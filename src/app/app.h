@@ -32,6 +32,8 @@ struct Hooks {
 int Serve(const Config& config, bool demo, const Hooks& hooks);
 
 void BlockStopSignals();
+// Waits for SIGTERM or SIGINT (blocked by BlockStopSignals) and returns which came.
+int WaitForStopSignal();
 
 // The OpenAPI document built into the binary.
 std::string_view OpenApiDocument();

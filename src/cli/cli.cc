@@ -11,6 +11,8 @@
 
 #include "app/app.h"
 #include "app/config.h"
+#include "cli/listen.h"
+#include "cli/verify.h"
 #include "core/log.h"
 #include "core/time_format.h"
 #include "domain/identity.h"
@@ -148,6 +150,28 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
   key_create->add_flag("--json", as_json);
   AddConfigOptions(key_create, key_flags, {"db", "sqlite_synchronous"});
 
+  // listen/verify: an integrator's tools, with no store and no config (nothing to load).
+  std::optional<std::string> listen_secret, listen_public_key, verify_secret, verify_public_key;
+  int listen_port = 9000;
+  bool listen_json = false;
+  std::string headers_file, body_file;
+  auto* listen = app.add_subcommand(
+      "listen", "receive webhooks on 127.0.0.1, verify them, print one line per request");
+  listen->add_option("--port", listen_port, "port (0 = any free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  listen->add_option("--secret", listen_secret, "the subscription's whsec_… secret");
+  listen->add_option("--public-key", listen_public_key, "the subscription's whpk_… public key");
+  listen->add_flag("--json", listen_json, "one JSON object per line");
+  auto* verify = app.add_subcommand("verify", "check a saved webhook request's signature");
+  verify->footer(
+      "Checks the signature only, not the timestamp's age: a saved request is usually old.\n"
+      "Exit 0 valid, 1 invalid (one line on stderr says why), 2 usage.");
+  verify->add_option("--secret", verify_secret, "the subscription's whsec_… secret");
+  verify->add_option("--public-key", verify_public_key, "the subscription's whpk_… public key");
+  verify->add_option("--headers", headers_file, "file of \"Name: value\" lines")->required();
+  verify->add_option("--body", body_file, "file of the raw body bytes")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -159,6 +183,13 @@ int learnwire::cli::Run(int argc, char** argv, const learnwire::app::Hooks& hook
 
   core::SystemClock system_clock;
   core::Clock& clock = hooks.clock ? *hooks.clock : system_clock;
+  if (listen->parsed()) {
+    return learnwire::cli::RunListen(listen_port, listen_secret, listen_public_key, listen_json,
+                                     clock);
+  }
+  if (verify->parsed()) {
+    return learnwire::cli::RunVerify(verify_secret, verify_public_key, headers_file, body_file);
+  }
   if (serve->parsed()) {
     auto config = Load(serve_flags);
     if (!config) {
