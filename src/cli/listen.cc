@@ -1,6 +1,5 @@
 #include "cli/listen.h"
 
-
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstdio>
