@@ -67,10 +67,12 @@ int BindValue(sqlite3_stmt* stmt, int index, const Value& value) {
       value.v);
 }
 
-// Binds by name, not by position: `$2` may come before `$1` in the SQL text, and a parameter
-// used twice is one binding.
-core::Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params) {
+// The N of each parameter slot's `$N` name, so binding goes by name, not by position: `$2` may
+// come before `$1` in the SQL text, and a parameter used twice is one slot.
+core::Result<std::vector<std::size_t>> ParamNumbers(sqlite3_stmt* stmt) {
   const int count = sqlite3_bind_parameter_count(stmt);
+  std::vector<std::size_t> numbers;
+  numbers.reserve(static_cast<std::size_t>(count));
   for (int i = 1; i <= count; ++i) {
     const char* name = sqlite3_bind_parameter_name(stmt, i);
     if (name == nullptr || name[0] != '$') {
@@ -82,15 +84,9 @@ core::Status Bind(sqlite3* db, sqlite3_stmt* stmt, const Params& params) {
     if (ec != std::errc() || end != digits.data() + digits.size() || n == 0) {
       return core::Internal(std::string("parameter ") + name + " is not written $N");
     }
-    if (n > params.size()) {
-      return core::Internal(std::string("parameter ") + name + " missing");
-    }
-    const int rc = BindValue(stmt, i, params[n - 1]);
-    if (rc != SQLITE_OK) {
-      return SqliteError(rc, sqlite3_errmsg(db));
-    }
+    numbers.push_back(n);
   }
-  return core::Status::Ok();
+  return numbers;
 }
 
 Value ColumnValue(sqlite3_stmt* stmt, int column) {
@@ -182,8 +178,8 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const SqliteOptions& 
 }
 
 Connection::~Connection() {
-  for (auto& [sql, stmt] : statements_) {
-    sqlite3_finalize(stmt);
+  for (auto& [sql, prepared] : statements_) {
+    sqlite3_finalize(prepared.stmt);
   }
   sqlite3_close_v2(db_);
 }
@@ -198,15 +194,29 @@ core::Status Connection::StepError(int rc, std::string_view sql) const {
   return status;
 }
 
-core::Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
+core::Status Connection::Bind(const Prepared& p, const Params& params) const {
+  for (std::size_t slot = 0; slot < p.param_numbers.size(); ++slot) {
+    const std::size_t n = p.param_numbers[slot];
+    if (n > params.size()) {
+      return core::Internal("parameter $" + std::to_string(n) + " missing");
+    }
+    const int rc = BindValue(p.stmt, static_cast<int>(slot) + 1, params[n - 1]);
+    if (rc != SQLITE_OK) {
+      return SqliteError(rc, sqlite3_errmsg(db_));
+    }
+  }
+  return core::Status::Ok();
+}
+
+core::Result<const Connection::Prepared*> Connection::Prepare(std::string_view sql) {
   if (auto it = statements_.find(sql); it != statements_.end()) {
-    return it->second;
+    return &it->second;
   }
   // No statement is in use between calls (Query and Exec reset theirs before returning), so
   // dropping the whole cache here is safe.
   if (statements_.size() >= kMaxCachedStatements) {
-    for (auto& [text, stmt] : statements_) {
-      sqlite3_finalize(stmt);
+    for (auto& [text, prepared] : statements_) {
+      sqlite3_finalize(prepared.stmt);
     }
     statements_.clear();
   }
@@ -225,8 +235,14 @@ core::Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
     sqlite3_finalize(stmt);
     return core::Internal("sqlite: several statements in one call: " + ShortSql(sql));
   }
-  statements_.emplace(std::string(sql), stmt);
-  return stmt;
+  auto numbers = ParamNumbers(stmt);
+  if (!numbers.ok()) {
+    sqlite3_finalize(stmt);
+    return numbers.status();
+  }
+  auto [it, inserted] =
+      statements_.emplace(std::string(sql), Prepared{stmt, std::move(numbers).value()});
+  return &it->second;
 }
 
 namespace {
@@ -254,9 +270,10 @@ class StatementRow final : public RowView {
 
 core::Status Connection::QueryEach(std::string_view sql, const Params& params,
                                    const RowVisitor& visit) {
-  LW_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+  LW_ASSIGN_OR_RETURN(const Prepared* prepared, Prepare(sql));
+  sqlite3_stmt* stmt = prepared->stmt;
   StatementUse use(stmt);
-  LW_RETURN_IF_ERROR(Bind(db_, stmt, params));
+  LW_RETURN_IF_ERROR(Bind(*prepared, params));
   StatementRow row(stmt);
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -269,9 +286,10 @@ core::Status Connection::QueryEach(std::string_view sql, const Params& params,
 }
 
 core::Result<Rows> Connection::Query(std::string_view sql, const Params& params) {
-  LW_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+  LW_ASSIGN_OR_RETURN(const Prepared* prepared, Prepare(sql));
+  sqlite3_stmt* stmt = prepared->stmt;
   StatementUse use(stmt);
-  LW_RETURN_IF_ERROR(Bind(db_, stmt, params));
+  LW_RETURN_IF_ERROR(Bind(*prepared, params));
   Rows rows;
   const int columns = sqlite3_column_count(stmt);
   rows.columns.reserve(columns);
@@ -294,9 +312,10 @@ core::Result<Rows> Connection::Query(std::string_view sql, const Params& params)
 }
 
 core::Result<int64_t> Connection::Exec(std::string_view sql, const Params& params) {
-  LW_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+  LW_ASSIGN_OR_RETURN(const Prepared* prepared, Prepare(sql));
+  sqlite3_stmt* stmt = prepared->stmt;
   StatementUse use(stmt);
-  LW_RETURN_IF_ERROR(Bind(db_, stmt, params));
+  LW_RETURN_IF_ERROR(Bind(*prepared, params));
   int rc = SQLITE_OK;
   // Rows from RETURNING are stepped through and dropped.
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

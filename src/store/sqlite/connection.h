@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "store/store.h"
@@ -47,12 +48,21 @@ class Connection {
   bool InTransaction() const;
 
  private:
+  // A cached statement and, for each of its parameter slots, the N of its `$N` name (read once:
+  // sqlite3_bind_parameter_name walks a list, so naming every slot at every bind would cost
+  // O(slots²) for the many-row inserts).
+  struct Prepared {
+    sqlite3_stmt* stmt = nullptr;
+    std::vector<std::size_t> param_numbers;
+  };
+
   explicit Connection(sqlite3* db) : db_(db) {}
-  core::Result<sqlite3_stmt*> Prepare(std::string_view sql);
+  core::Result<const Prepared*> Prepare(std::string_view sql);
+  core::Status Bind(const Prepared& p, const Params& params) const;
   core::Status StepError(int rc, std::string_view sql) const;
 
   sqlite3* db_;
-  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
+  std::map<std::string, Prepared, std::less<>> statements_;
 };
 
 }  // namespace learnwire::store::sqlite
