@@ -468,6 +468,99 @@ Status RecordOne(store::Tx& tx, const events::EventContext& ctx, const Finished&
   return Status::Ok();
 }
 
+// Whether a result needs nothing after its delivery's own row and attempt: a 2xx, a /test or
+// /retry attempt, or a failed scheduled attempt that is retried. The others (a final failure, a
+// subscription to disable) are written one at a time by RecordOne. Sets `next` for a retry.
+bool IsSimple(const Finished& f, int64_t now, const Uniform01& uniform,
+              std::optional<int64_t>& next) {
+  if (Is2xx(f.result) || f.claim.kind != AttemptKind::kScheduled) {
+    return true;
+  }
+  AttemptOutcome outcome{f.result.status, !f.result.status.has_value(), f.result.retry_after};
+  Decision d = Decide(f.policy, f.claim.attempt_number, outcome, core::FromUnixMs(now), uniform);
+  if (d.verdict != Verdict::kRetry) {
+    return false;
+  }
+  next = core::ToUnixMs(*d.next_attempt_at);
+  return true;
+}
+
+// A simple result (see IsSimple) and its retry time.
+struct SimpleRow {
+  const Finished* finished;
+  std::optional<int64_t> next;
+  Recorded* rec;
+  bool test = false;
+};
+
+// Writes simple results with one fenced UPDATE … FROM (VALUES …) per chunk instead of one
+// statement each (B1's profile: per-delivery statements were a fifth of the dispatcher's time on
+// SQLite, and a round trip each on PostgreSQL). Each row's new state follows RecordOne's rules:
+// `succeeded` for a 2xx; `failed` for a failed /test; otherwise unchanged, so a retried delivery
+// stays scheduled and one canceled while in flight stays canceled. Rows fenced out are left
+// unwritten; the rest are marked written with their state.
+Status UpdateSimple(store::Tx& tx, std::vector<SimpleRow>& rows, int64_t now) {
+  constexpr std::size_t kRowsPerStatement = 50;
+  // v.column7: 's' succeeded, 'f' failed, 'k' keep the state.
+  const std::string new_state =
+      "(CASE v.column7 WHEN 's' THEN 'succeeded' WHEN 'f' THEN 'failed' ELSE deliveries.state END)";
+  for (std::size_t from = 0; from < rows.size(); from += kRowsPerStatement) {
+    const std::size_t to = std::min(rows.size(), from + kRowsPerStatement);
+    std::string values;
+    store::Params p;
+    std::map<std::string, SimpleRow*> by_id;
+    for (std::size_t i = from; i < to; ++i) {
+      const Finished& f = *rows[i].finished;
+      const AttemptResult& r = f.result;
+      const int n = static_cast<int>(p.size());
+      auto slot = [&](int k, const char* type) {
+        return "CAST($" + std::to_string(n + k) + " AS " + type + ")";
+      };
+      values += i == from ? "(" : ", (";
+      values += slot(1, "TEXT") + ", " + slot(2, "TEXT") + ", " + slot(3, "INTEGER") + ", " +
+                slot(4, "BIGINT") + ", " + slot(5, "INTEGER") + ", " + slot(6, "TEXT") + ", " +
+                slot(7, "TEXT") + ", " + slot(8, "BIGINT") + ")";
+      const char* kind = Is2xx(r) ? "s" : f.claim.kind == AttemptKind::kTest ? "f" : "k";
+      for (store::Value v : {store::Value(f.claim.delivery_id), store::Value(f.claim.lease_token),
+                             store::Value(f.claim.attempt_number), store::Value(rows[i].next),
+                             store::Value(r.status), store::Value(r.error),
+                             store::Value(std::string(kind)), store::Value(f.started_at)}) {
+        p.push_back(std::move(v));
+      }
+      by_id[f.claim.delivery_id] = &rows[i];
+    }
+    const std::string now_slot = "CAST($" + std::to_string(p.size() + 1) + " AS BIGINT)";
+    p.push_back(store::Value(now));
+    const std::string sql =
+        "UPDATE deliveries SET state = " + new_state +
+        ", attempt_count = v.column3, next_attempt_at = CASE WHEN " + new_state +
+        " = 'scheduled' THEN v.column4 ELSE NULL END, last_status = v.column5, "
+        "last_error = v.column6, lease_until = NULL, leased_by = NULL, lease_token = NULL, "
+        "finished_at = CASE WHEN " +
+        new_state + " = 'scheduled' THEN NULL ELSE COALESCE(deliveries.finished_at, " + now_slot +
+        ") END, first_attempt_at = COALESCE(deliveries.first_attempt_at, v.column8), "
+        "updated_at = " +
+        now_slot + " FROM (VALUES " + values +
+        ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 "
+        "RETURNING id, state, test";
+    LW_RETURN_IF_ERROR(tx.QueryEach(sql, p, [&](const store::RowView& row) {
+      auto it = by_id.find(std::string(row.Text(0)));
+      if (it != by_id.end()) {
+        it->second->rec->written = true;
+        it->second->rec->state = std::string(row.Text(1));
+        it->second->test = row.Int(2) == 1;
+      }
+      return Status::Ok();
+    }));
+  }
+  for (SimpleRow& row : rows) {
+    if (!row.rec->written) {
+      row.rec->why = "the lease was lost: another claim owns this delivery now";
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventContext& ctx,
@@ -482,7 +575,43 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
   // stats' last_delivery_at), likewise written once per subscription.
   std::map<std::string, int64_t> last_attempts;
   std::vector<AttemptRow> deferred;
-  for (const Finished& f : finished) {
+  auto note = [&](const Finished& f, const Recorded& rec, bool test) {
+    if (rec.written && Is2xx(f.result) && f.claim.kind != AttemptKind::kTest) {
+      succeeded_webhooks.insert(f.claim.webhook_id);
+    }
+    if (rec.written && !test) {
+      int64_t& last = last_attempts[f.claim.webhook_id];
+      last = std::max(last, f.started_at);
+    }
+  };
+  // Without isolation, simple results go first, several per statement; their successes are
+  // then seen by the final failures of the same batch.
+  std::vector<Recorded> simple_recs(isolate ? 0 : finished.size());
+  std::vector<bool> done(finished.size(), false);
+  if (!isolate) {
+    std::vector<SimpleRow> simple;
+    for (std::size_t i = 0; i < finished.size(); ++i) {
+      std::optional<int64_t> next;
+      if (IsSimple(finished[i], now, uniform, next)) {
+        simple_recs[i] = Recorded{finished[i].claim.delivery_id, false, "", ""};
+        simple.push_back({&finished[i], next, &simple_recs[i]});
+        done[i] = true;
+      }
+    }
+    LW_RETURN_IF_ERROR(UpdateSimple(tx, simple, now));
+    for (const SimpleRow& row : simple) {
+      if (row.rec->written) {
+        deferred.push_back({row.finished, row.test});
+      }
+      note(*row.finished, *row.rec, row.test);
+    }
+  }
+  for (std::size_t i = 0; i < finished.size(); ++i) {
+    const Finished& f = finished[i];
+    if (done[i]) {
+      out.push_back(std::move(simple_recs[i]));
+      continue;
+    }
     Recorded rec{f.claim.delivery_id, false, "", ""};
     bool test = false;
     if (!isolate) {
@@ -501,13 +630,7 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
         rec = Recorded{f.claim.delivery_id, false, "", "it could not be written: " + st.message()};
       }
     }
-    if (rec.written && Is2xx(f.result) && f.claim.kind != AttemptKind::kTest) {
-      succeeded_webhooks.insert(f.claim.webhook_id);
-    }
-    if (rec.written && !test) {
-      int64_t& last = last_attempts[f.claim.webhook_id];
-      last = std::max(last, f.started_at);
-    }
+    note(f, rec, test);
     out.push_back(std::move(rec));
   }
   LW_RETURN_IF_ERROR(InsertAttempts(tx, deferred));

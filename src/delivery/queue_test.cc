@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -106,9 +107,10 @@ class QueueTest : public ::testing::TestWithParam<std::string> {
     r.retry_after = retry_after;
     std::vector<Recorded> out;
     Must([&](store::Tx& tx) -> Status {
-      LW_ASSIGN_OR_RETURN(
-          out, RecordResults(tx, {&ids_, &clock_, nullptr}, {{c, policy, r, Now(), {}}}, Now(),
-                             [] { return 0.5; }));  // jitter factor 1.0
+      LW_ASSIGN_OR_RETURN(out, RecordResults(
+                                   tx, {&ids_, &clock_, nullptr}, {{c, policy, r, Now(), {}}},
+                                   Now(), [] { return 0.5; },  // jitter factor 1.0
+                                   /*isolate=*/false));        // the dispatcher's path
       return Status::Ok();
     });
     return out;
@@ -229,6 +231,93 @@ TEST_P(QueueTest, OneResultThatCannotBeWrittenDoesNotBlockTheBatch) {
   EXPECT_TRUE(out[1].written);
   EXPECT_EQ(StateOf(claims[0].delivery_id), "scheduled");  // its lease runs out; tried again
   EXPECT_EQ(StateOf(claims[1].delivery_id), "succeeded");
+}
+
+// The dispatcher writes a batch with a few multi-row statements and falls back to one result per
+// savepoint when that fails: both must leave the same rows.
+TEST_P(QueueTest, ABatchWritesWhatOneByOneWrites) {
+  auto result = [](std::optional<int> status, std::optional<std::string> retry_after = {}) {
+    AttemptResult r;
+    r.status = status;
+    if (!status) {
+      r.error = "connection_refused";
+    }
+    r.retry_after = retry_after;
+    r.duration_ms = 7;
+    return r;
+  };
+  const std::vector<AttemptResult> results = {result(200),        result(500), result(std::nullopt),
+                                              result(429, "120"), result(204), result(503)};
+  std::map<bool, std::vector<std::string>> rows;
+  for (bool isolate : {false, true}) {
+    std::string wh = MakeWebhook();
+    for (std::size_t i = 0; i < results.size() + 1; ++i) {
+      Event();
+    }
+    std::vector<delivery::Claim> claims = ClaimNow(wh, static_cast<int>(results.size() + 1));
+    ASSERT_EQ(claims.size(), results.size() + 1);
+    // The last claim's lease is lost before its result arrives.
+    delivery::Claim stale = claims.back();
+    Must([&](store::Tx& tx) {
+      return tx
+          .Exec("UPDATE deliveries SET lease_token = 'other' WHERE id = $1", {stale.delivery_id})
+          .status();
+    });
+    std::vector<Finished> batch;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      batch.push_back({claims[i], RetryPolicy(), results[i], Now() - 3, {}});
+    }
+    batch.push_back({stale, RetryPolicy(), result(200), Now() - 3, {}});
+    std::vector<Recorded> out;
+    Must([&](store::Tx& tx) -> Status {
+      LW_ASSIGN_OR_RETURN(
+          out, RecordResults(
+                   tx, {&ids_, &clock_, nullptr}, batch, Now(), [] { return 0.5; }, isolate));
+      return Status::Ok();
+    });
+    ASSERT_EQ(out.size(), batch.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      EXPECT_EQ(out[i].delivery_id, batch[i].claim.delivery_id);
+      EXPECT_EQ(out[i].written, i + 1 < out.size()) << i;
+      rows[isolate].push_back(out[i].state + "/" + (out[i].why.empty() ? "" : "why"));
+    }
+    for (const delivery::Claim& c : claims) {
+      store::Rows d =
+          Q("SELECT state, attempt_count, next_attempt_at, last_status, last_error, lease_token, "
+            "finished_at, first_attempt_at, updated_at FROM deliveries WHERE id = $1",
+            {c.delivery_id});
+      std::string row;
+      for (const char* col :
+           {"state", "attempt_count", "next_attempt_at", "last_status", "last_error", "lease_token",
+            "finished_at", "first_attempt_at", "updated_at"}) {
+        row += d[0].IsNull(col) ? std::string("null") : d[0].Str(col);
+        row += "|";
+      }
+      rows[isolate].push_back(row);
+    }
+    store::Rows a =
+        Q("SELECT COUNT(*) AS n, SUM(duration_ms) AS d FROM attempts WHERE webhook_id = $1", {wh});
+    rows[isolate].push_back(a[0].Str("n") + "/" + a[0].Str("d"));
+    store::Rows w = Q("SELECT last_success_at, last_attempt_at FROM webhooks WHERE id = $1", {wh});
+    rows[isolate].push_back(w[0].Str("last_success_at") + "/" + w[0].Str("last_attempt_at"));
+  }
+  EXPECT_EQ(rows[false], rows[true]);
+  // And what they wrote is right: success, retries at their times, the fenced one untouched.
+  EXPECT_EQ(rows[false][0], "succeeded/");
+  EXPECT_EQ(rows[false][1], "scheduled/");
+  EXPECT_EQ(rows[false][6], "/why");
+  EXPECT_EQ(rows[false][7], "succeeded|1|null|200|null|null|" + std::to_string(Now()) + "|" +
+                                std::to_string(Now() - 3) + "|" + std::to_string(Now()) + "|");
+  EXPECT_EQ(rows[false][8], "scheduled|1|" + std::to_string(Now() + 2000) + "|500|null|null|null|" +
+                                std::to_string(Now() - 3) + "|" + std::to_string(Now()) + "|");
+  auto starts = [&](std::size_t i, const std::string& prefix) {
+    EXPECT_EQ(rows[false][i].substr(0, prefix.size()), prefix) << i;
+  };
+  starts(9, "scheduled|1|" + std::to_string(Now() + 2000) + "|null|connection_refused|");
+  starts(10, "scheduled|1|" + std::to_string(Now() + 120'000) + "|429|");
+  starts(12, "scheduled|1|" + std::to_string(Now() + 2000) + "|503|");
+  starts(13, "scheduled|0|");  // the fenced-out one: as it was
+  EXPECT_EQ(rows[false][14], "6/42");
 }
 
 TEST_P(QueueTest, SuccessRecordsTheAttemptAndTheSubscriptionsLastSuccess) {
