@@ -160,6 +160,8 @@ void Dispatcher::Run() {
     Step(false);
   }
   ReleaseRemaining();
+  core::Log(core::LogLevel::kInfo, "dispatcher: stopped",
+            {{"write_steps", std::to_string(steps_)}, {"results", std::to_string(results_)}});
   last_loop_ns_ = 0;  // stopped: not ready
   std::lock_guard<std::mutex> lock(requests_mu_);
   for (Request& r : requests_) {
@@ -310,6 +312,8 @@ void Dispatcher::Step(bool claim) {
     claimed = Claimed();
     woken_ = true;  // claim in the next step
   }
+  ++steps_;
+  results_ += static_cast<int64_t>(ids.size());
   ApplyRecorded(ids, recorded);
   for (Claim& c : claimed.adopted) {
     auto it = in_flight_.find(c.delivery_id);

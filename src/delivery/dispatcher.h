@@ -153,6 +153,8 @@ class Dispatcher final : public events::DeliveryListener {
   std::map<std::string, int> in_flight_by_webhook_;
   std::map<std::string, std::unique_ptr<InFlight>> in_flight_;  // by delivery id
   std::vector<std::string> finished_ids_;
+  int64_t steps_ = 0;    // write transactions of Step, for the log line at stop
+  int64_t results_ = 0;  // results they recorded
   std::size_t ring_start_ = 0;
   int64_t next_due_ms_ = 0;
   int64_t next_jobs_ms_ = 0;
