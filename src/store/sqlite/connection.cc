@@ -174,6 +174,15 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const SqliteOptions& 
   }
   LW_RETURN_IF_ERROR(connection->ExecScript(
       options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"));
+  // The one writer's page cache: 32 MiB rather than SQLite's 2 MiB. A bulk write of 1,000
+  // learners (their events and deliveries) dirties more pages than 2 MiB holds, and SQLite then
+  // spills them to the WAL mid-transaction and writes them again at commit (B2's profile: 45 % of
+  // the server in pwrite). It grows only as pages are used, so an idle server stays small.
+  LW_RETURN_IF_ERROR(connection->ExecScript("PRAGMA cache_size = -32768"));
+  // Savepoints (one per bulk item; per result when a batch is retried one by one) keep the
+  // pages they change in a sub-journal: in memory, not a temporary file written page by page
+  // (B2's profile: most of a bulk upsert's time was that file's pwrite).
+  LW_RETURN_IF_ERROR(connection->ExecScript("PRAGMA temp_store = MEMORY"));
   return connection;
 }
 
