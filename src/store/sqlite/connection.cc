@@ -195,6 +195,26 @@ Connection::~Connection() {
 
 bool Connection::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
+void Connection::SetCommitHook(std::function<void(int frames)> hook) {
+  commit_hook_ = std::move(hook);
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int frames) -> int {
+        static_cast<Connection*>(self)->commit_hook_(frames);
+        return SQLITE_OK;  // the commit is done whatever the hook did
+      },
+      this);
+}
+
+core::Status Connection::Checkpoint() {
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    return SqliteError(rc, std::string("checkpoint: ") + sqlite3_errmsg(db_));
+  }
+  return core::Status::Ok();
+}
+
 core::Status Connection::StepError(int rc, std::string_view sql) const {
   core::Status status = SqliteError(rc, sqlite3_errmsg(db_));
   if (status.code() == core::Code::kInternal) {

@@ -47,6 +47,13 @@ class Connection {
   // True while a transaction is open.
   bool InTransaction() const;
 
+  // Replaces SQLite's automatic checkpoint: after each commit, `hook` gets the number of frames
+  // in the WAL (it may call Checkpoint() on this connection).
+  void SetCommitHook(std::function<void(int frames)> hook);
+  // A PASSIVE checkpoint: copies what it can of the WAL into the database without waiting for
+  // (or blocking) readers and writers.
+  core::Status Checkpoint();
+
  private:
   // A cached statement and, for each of its parameter slots, the N of its `$N` name (read once:
   // sqlite3_bind_parameter_name walks a list, so naming every slot at every bind would cost
@@ -63,6 +70,7 @@ class Connection {
 
   sqlite3* db_;
   std::map<std::string, Prepared, std::less<>> statements_;
+  std::function<void(int)> commit_hook_;
 };
 
 }  // namespace learnwire::store::sqlite

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -440,6 +442,41 @@ TEST_F(SqliteStoreTest, TwoStoresOnOneFileBothWrite) {
   WriteConcurrently({server.get(), cli.get()}, 4, 200);
   EXPECT_EQ(CountItems(*server), 800);
   EXPECT_EQ(CountItems(*cli), 800);
+}
+
+// Checkpoints run on the store's own thread, not in the writer: while the store stays open and
+// writes keep coming, the WAL's pages reach the database file and the WAL stays bounded.
+TEST_F(SqliteStoreTest, TheWalIsCheckpointedWhileTheStoreIsOpenAndStaysBounded) {
+  auto store = MustOpen(DbPath());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(CreateItems(*store).ok());
+  const auto initial = std::filesystem::file_size(DbPath());
+  const std::string note(2000, 'x');  // each transaction adds at least one page
+  std::uintmax_t largest_wal = 0;
+  for (int i = 0; i < 15'000; ++i) {
+    ASSERT_TRUE(store
+                    ->Write([&](Tx& tx) {
+                      return tx
+                          .Exec("INSERT INTO items (name, note) VALUES ($1, $2)",
+                                {"n" + std::to_string(i), note})
+                          .status();
+                    })
+                    .ok());
+    if (i % 500 == 0) {
+      largest_wal = std::max(largest_wal, std::filesystem::file_size(DbPath() + "-wal"));
+    }
+  }
+  // Without a checkpoint the file would keep its initial size until the store closes.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::filesystem::file_size(DbPath()) < initial + 10'000'000 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(std::filesystem::file_size(DbPath()), initial + 10'000'000);
+  // 15,000 transactions of over a page each would make a WAL of over 60 MB unchecked; it is
+  // restarted, at the latest when the writer checkpoints at 10,000 frames (each a page + 24 B).
+  EXPECT_LT(largest_wal, 10'500u * (4096 + 24));
+  EXPECT_EQ(CountItems(*store), 15'000);
 }
 
 TEST_F(SqliteStoreTest, ReadersWaitForAFreeConnection) {
