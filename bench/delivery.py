@@ -224,14 +224,14 @@ def b0_run(url, script, duration):
 
 # ---------------------------------------------------------------- B1
 
-def b1_backlog(tmp, sink_url, n):
+def b1_backlog(tmp, sink_url, n, name="b1"):
     """A database with one organization, one subscription (to sink_url) and n scheduled deliveries
     of n distinct 1 KiB learner.created events, checkpointed into the main file so each run can copy
-    it. Returns (path, facts)."""
-    db = os.path.join(tmp, "b1-template.db")
+    it. `name` prefixes its files (B5 builds its own beside B1's). Returns (path, facts)."""
+    db = os.path.join(tmp, f"{name}-template.db")
     org = H.create_org(db)
     port = H.free_port()
-    errfile = os.path.join(tmp, "serve-b1-setup.err")
+    errfile = os.path.join(tmp, f"serve-{name}-setup.err")
     p = start_server(db, port, errfile)
     webhook_id = create_webhook(port, org["api_key"], sink_url)
     H.stop(p)  # SIGTERM: the server stops cleanly before we write to its file
@@ -355,12 +355,15 @@ def ms_pcts(xs):
     return {"p50": p(0.5), "p99": p(0.99), "max": xs[-1]}
 
 
-def dispatcher_split(db):
+def dispatcher_split(db, webhook_id):
     """Where a B3 delivery's time went, from the server's own records (Unix ms, so 1 ms
-    resolution): the wait from the event's commit to the attempt's start, and the attempt."""
+    resolution): the wait from the event's commit to the attempt's start, and the attempt; for
+    one subscription's deliveries (B4 has others beside it)."""
     ro = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    pick = [r[0] for r in ro.execute("SELECT first_attempt_at - created_at FROM deliveries WHERE test = 0")]
-    dur = [r[0] for r in ro.execute("SELECT duration_ms FROM attempts")]
+    pick = [r[0] for r in ro.execute("SELECT first_attempt_at - created_at FROM deliveries "
+                                     "WHERE test = 0 AND webhook_id = ?", (webhook_id,))]
+    dur = [r[0] for r in ro.execute("SELECT a.duration_ms FROM attempts a JOIN deliveries d "
+                                    "ON d.id = a.delivery_id WHERE d.webhook_id = ?", (webhook_id,))]
     ro.close()
     return {"pickup_ms": ms_pcts(pick), "attempt_ms": ms_pcts(dur)}
 
@@ -377,15 +380,21 @@ def start_receiver(tmp):
     return p, json.loads(line)["port"]
 
 
-def b3_run(tmp, i, rport, seconds):
-    db = os.path.join(tmp, f"b3-{i}.db")
+def b3_run(tmp, i, rport, seconds, label="b3", extra_urls=(), serve_extra=(), stop_grace=5.0):
+    """One B3 run: fresh database and server, one subscription to the receiver's /<label>-<i>, the
+    load, then the server stopped (SIGTERM, `stop_grace` s before SIGKILL) and its rows read.
+    B4 reuses it with its own `label` (file and path names), `extra_urls` (more subscriptions to the
+    same event types, created after the measured one), `serve_extra` (more server flags) and a
+    longer `stop_grace` (attempts in flight finish within their timeout)."""
+    db = os.path.join(tmp, f"{label}-{i}.db")
     org = H.create_org(db)
     key = org["api_key"]
     port = H.free_port()
-    errfile = os.path.join(tmp, f"serve-b3-{i}.err")
-    p = start_server(db, port, errfile)
-    path = f"/b3-{i}"
-    create_webhook(port, key, f"http://127.0.0.1:{rport}{path}")
+    errfile = os.path.join(tmp, f"serve-{label}-{i}.err")
+    p = start_server(db, port, errfile, serve_extra)
+    path = f"/{label}-{i}"
+    webhook_id = create_webhook(port, key, f"http://127.0.0.1:{rport}{path}")
+    extra_ids = [create_webhook(port, key, url) for url in extra_urls]
     args = ["node", os.path.join(H.ROOT, "bench", "b3_load.mjs"),
             "--api", f"http://127.0.0.1:{port}", "--key", key,
             "--receiver", f"http://127.0.0.1:{rport}", "--path", path, "--tag", f"r{i}",
@@ -400,14 +409,17 @@ def b3_run(tmp, i, rport, seconds):
     res["server_cpu_s"] = proc_cpu_s(p.pid) - cpu0 if p.poll() is None else None
     res["machine_busy"] = busy
     res["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
-    H.stop(p)
+    t_stop = time.perf_counter()
+    H.stop(p, grace=stop_grace)
+    res["stop_s"], res["exit_code"] = time.perf_counter() - t_stop, p.returncode
     res["problems"] = log_problems(errfile)
-    res["split"] = dispatcher_split(db)
+    res["split"] = dispatcher_split(db, webhook_id)
+    res.update(db=db, webhook_id=webhook_id, extra_webhook_ids=extra_ids)
     # forget this run's records, so the receiver's memory does not grow run after run
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{rport}/__control/reset",
                                                   data=b"{}", method="POST"), timeout=30).read()
     lat = res["latency_ms"]
-    log(f"B3 run {i}: p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms; "
+    log(f"{label.upper()} run {i}: p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms; "
         f"matched {res['matched']:,}/{res['created']:,}, missing {res['missing']}; "
         f"achieved {res['achieved_rate']:,.1f} created/s")
     return res
