@@ -347,6 +347,10 @@ def report(out, ctx):
                        f"{len(b1)} run(s))")
     else:
         verdict.append("drain rate vs B1: no B1 cap-8 figure in this bench/run to compare with")
+    b0 = D.med([r["rps"] for r in ctx["dout"].get("b0") or []])
+    if b0 and rate:
+        verdict.append(f"the drain rate is {D.pct(rate / b0)} of the median B0 of this run "
+                       f"({D.fmt_rate(b0)} req/s)")
     L.append("Targets: " + "; ".join(verdict) + ".")
     if len(runs) < 3:
         L.append(f"{len(runs)} run(s) of {n:,} deliveries, not the median of ≥ 3 that BENCHMARKS.md asks for "
