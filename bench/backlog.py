@@ -27,6 +27,7 @@ import time
 
 H = None   # the bench/run module
 D = None   # bench/delivery.py (backlog, server, /proc helpers, formatting)
+# bench/run sets H, D and log() when it loads this plug-in.
 
 DELIVERIES = 1_000_000       # BENCHMARKS.md
 TRIAL_DELIVERIES = 100_000
@@ -40,15 +41,6 @@ TIMELINE_STEP_S = 10         # the report's RSS timeline: one figure per this ma
 RSS_TARGET_MB = 200
 RATE_TARGET = 0.90           # of B1's cap-8 median
 SINK = "location = /sink { return 200; }"
-
-
-def setup(harness, delivery):
-    global H, D
-    H, D = harness, delivery
-
-
-def log(*a):
-    H.log(*a)
 
 
 def mb(kib):

@@ -521,6 +521,22 @@ def pct(x):
     return "—" if x is None else f"{x * 100:.1f} %"
 
 
+def latency_table(runs, last_name, last_cell):
+    """The header and one row per run of a B3-shaped latency table (B3, B4), whose last column is
+    `last_name`, filled by last_cell(run)."""
+    L = ["| run | created (measured) | achieved rate | API p50 / p99 | matched | missing | "
+         f"duplicates | latency min | p50 | p90 | p99 | p99.9 | max | {last_name} |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for i, r in enumerate(runs, 1):
+        lat = r["latency_ms"]
+        L.append(f"| {i} | {r['created']:,} | {r['achieved_rate']:,.1f}/s | "
+                 f"{r['api_ms']['p50']:.3f} / {r['api_ms']['p99']:.3f} ms | {r['matched']:,} | "
+                 f"{r['missing']:,} | {r['duplicates']:,} | {lat['min']:.3f} | {lat['p50']:.3f} | "
+                 f"{lat['p90']:.3f} | {lat['p99']:.3f} | {lat['p999']:.3f} | {lat['max']:.3f} | "
+                 f"{last_cell(r)} |")
+    return L
+
+
 def report(out, m):
     """Markdown for the B0/B1/B3 parts of a RESULTS.md section."""
     A = H.ARGS
@@ -648,16 +664,7 @@ def report(out, m):
                  f"arrival, both CLOCK_MONOTONIC µs on this machine, matched on the delivery body's "
                  f"`data.id`. A negative latency means the delivery arrived before the API response.")
         L.append("")
-        L.append("| run | created (measured) | achieved rate | API p50 / p99 | matched | missing | "
-                 "duplicates | latency min | p50 | p90 | p99 | p99.9 | max | negative |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for i, r in enumerate(b3, 1):
-            lat = r["latency_ms"]
-            L.append(f"| {i} | {r['created']:,} | {r['achieved_rate']:,.1f}/s | "
-                     f"{r['api_ms']['p50']:.3f} / {r['api_ms']['p99']:.3f} ms | {r['matched']:,} | "
-                     f"{r['missing']:,} | {r['duplicates']:,} | {lat['min']:.3f} | {lat['p50']:.3f} | "
-                     f"{lat['p90']:.3f} | {lat['p99']:.3f} | {lat['p999']:.3f} | {lat['max']:.3f} | "
-                     f"{r['negative']:,} |")
+        L += latency_table(b3, "negative", lambda r: f"{r['negative']:,}")
         mp50 = med([r["latency_ms"]["p50"] for r in b3])
         mp99 = med([r["latency_ms"]["p99"] for r in b3])
         mmax = med([r["latency_ms"]["max"] for r in b3])

@@ -26,6 +26,7 @@ import time
 
 H = None   # the bench/run module (spawn/stop, nginx, org creation, ARGS, time budget)
 D = None   # bench/delivery.py (server, webhooks, CPU and log helpers, formatting)
+# bench/run sets H, D and log() when it loads this plug-in.
 
 MODES = ("single", "bulk")
 SUBSCRIPTIONS = (1, 10)
@@ -45,15 +46,6 @@ MAX_LEARNERS = 1_000_000   # bound on the learners one run may create
 DRAIN_LIMIT_S = 60
 POLL_S = 0.2
 SINK_PATH = "/sink"
-
-
-def setup(harness, delivery):
-    global H, D
-    H, D = harness, delivery
-
-
-def log(*a):
-    H.log(*a)
 
 
 def remove_db(db):

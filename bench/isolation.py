@@ -18,21 +18,13 @@ import urllib.request
 
 H = None   # the bench/run module
 D = None   # bench/delivery.py (B3's run, receiver, helpers)
+# bench/run sets H, D and log() when it loads this plug-in.
 
 B4_HANGING = 5                 # subscriptions whose receiver never answers
 B4_RUNS = 3                    # 1 with --trial
 DEFAULT_ATTEMPT_TIMEOUT_S = 15  # PRODUCT.md `attempt_timeout_s`; the server's own default
 DEFAULT_IN_FLIGHT = 8           # PRODUCT.md `in_flight_per_subscription`; not changed here
 TARGET_RATIO = 1.5
-
-
-def setup(harness, delivery):
-    global H, D
-    H, D = harness, delivery
-
-
-def log(*a):
-    H.log(*a)
 
 
 def attempt_timeout_s(load_s):
@@ -178,16 +170,7 @@ def report(out, ctx):
              f"path only, as in B3. After the load the server gets SIGTERM and may take up to {T} s to "
              f"stop (attempts in flight finish within their timeout); then its rows are read.")
     L.append("")
-    L.append("| run | created (measured) | achieved rate | API p50 / p99 | matched | missing | "
-             "duplicates | latency min | p50 | p90 | p99 | p99.9 | max | server stop |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for i, r in enumerate(runs, 1):
-        lat = r["latency_ms"]
-        L.append(f"| {i} | {r['created']:,} | {r['achieved_rate']:,.1f}/s | "
-                 f"{r['api_ms']['p50']:.3f} / {r['api_ms']['p99']:.3f} ms | {r['matched']:,} | "
-                 f"{r['missing']:,} | {r['duplicates']:,} | {lat['min']:.3f} | {lat['p50']:.3f} | "
-                 f"{lat['p90']:.3f} | {lat['p99']:.3f} | {lat['p999']:.3f} | {lat['max']:.3f} | "
-                 f"{r['stop_s']:.1f} s, exit {r['exit_code']} |")
+    L += D.latency_table(runs, "server stop", lambda r: f"{r['stop_s']:.1f} s, exit {r['exit_code']}")
     mp50 = D.med([r["latency_ms"]["p50"] for r in runs])
     mp99 = D.med([r["latency_ms"]["p99"] for r in runs])
     mmax = D.med([r["latency_ms"]["max"] for r in runs])

@@ -36,6 +36,7 @@ import time
 
 H = None   # the bench/run module
 D = None   # bench/delivery.py (envelopes, /proc helpers, formatting)
+# bench/run sets H, D and log() when it loads this plug-in.
 
 PEERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
 PY = "/usr/bin/python3"      # Debian's Python: apt installs python3-celery for it, not for pyenv's
@@ -52,15 +53,6 @@ CLEARLY_FASTER = 1.10        # a challenger pool replaces prefork only if its ca
 POLL_S = 0.1
 TARGET = 5.0                 # B1 ≥ 5× the better peer
 SINK_LOCATIONS = "location = /sink { return 200; }\n    location = /b8-status { stub_status; }"
-
-
-def setup(harness, delivery):
-    global H, D
-    H, D = harness, delivery
-
-
-def log(*a):
-    H.log(*a)
 
 
 # ---------------------------------------------------------------- installation and versions
