@@ -91,9 +91,14 @@ def hanging_facts(db, healthy_id, hanging_ids):
             "load_s": (load_to - load_from) / 1000 if load_from is not None else None}
 
 
-def run_once(tmp, i, rport, seconds, timeout_s):
+def run_once(tmp, i, rport, seconds, timeout_s, hang=True):
     """One B4 run: the hang modes set, B3's run with the hanging subscriptions beside it (b3_run
-    resets the receiver's records and modes at its end), then the server's rows read."""
+    resets the receiver's records and modes at its end), then the server's rows read. With
+    `hang` false, the control: the same fan-out to subscriptions that answer 200 at once."""
+    if not hang:
+        paths = [f"/b4-ok-{i}-{k}" for k in range(1, B4_HANGING + 1)]
+        return D.b3_run(tmp, i, rport, seconds, label="b4-control",
+                        extra_urls=[f"http://127.0.0.1:{rport}{p}" for p in paths])
     paths = [f"/b4-hang-{i}-{k}" for k in range(1, B4_HANGING + 1)]
     for path in paths:
         control(rport, "/__control/mode", {"path": path, "mode": {"hang": True}})
@@ -115,7 +120,8 @@ def run(tmp, which, out, ctx):
     runs = 1 if A.trial else B4_RUNS
     seconds = A.b3_seconds
     timeout_s = attempt_timeout_s(D.B3_WARMUP_S + seconds)
-    out.update(trial=A.trial, seconds=seconds, attempt_timeout_s=timeout_s, runs=[], notes=[])
+    out.update(trial=A.trial, seconds=seconds, attempt_timeout_s=timeout_s, runs=[], control=[],
+               notes=[])
     rp, rport = D.start_receiver(tmp)  # its own receiver: B3's is stopped by now
     try:
         for i in range(1, runs + 1):
@@ -128,6 +134,12 @@ def run(tmp, which, out, ctx):
             # the receiver's share of one core over the run: it must not be what bounds the latency
             res["receiver_cpu"] = (D.proc_cpu_s(rp.pid) - cpu0) / (time.perf_counter() - t0)
             out["runs"].append(res)
+            # The control, interleaved: the same 6× fan-out with every receiver healthy, so the
+            # report can tell what the fan-out costs from what the hanging costs.
+            if H.time_left() < D.B3_WARMUP_S + seconds + 30:
+                out["notes"].append(f"B4's control stopped after {i - 1} runs: the time budget ran out")
+                continue
+            out["control"].append(run_once(tmp, i, rport, seconds, timeout_s, hang=False))
     finally:
         H.stop(rp)
 
@@ -188,6 +200,16 @@ def report(out, ctx):
     else:
         L.append(f"Healthy p99 {mp99:.3f} ms; no B3 figure in this bench/run to compare with, so the "
                  f"target (≤ {TARGET_RATIO}× B3's p99) is not judged.")
+    ctl = out.get("control") or []
+    if ctl:
+        cp99 = D.med([r["latency_ms"]["p99"] for r in ctl])
+        each = ", ".join(f"{r['latency_ms']['p99']:.3f}" for r in ctl)
+        L.append("")
+        L.append(f"Control, interleaved with the runs above: the same {B4_HANGING} extra subscriptions "
+                 f"answering 200 at once (the same {B4_HANGING + 1}× fan-out, nothing hanging): p99 "
+                 f"{each} ms, median **{cp99:.3f} ms**"
+                 + (f" = {cp99 / b3p99:.2f}× B3's" if b3p99 else "")
+                 + f". Hanging receivers against healthy ones at the same fan-out: {mp99 / cp99:.2f}×.")
     b3rate, b4rate = D.med([r["achieved_rate"] for r in b3]), D.med([r["achieved_rate"] for r in runs])
     if b3rate:
         L.append(f"Achieved creation rate (of the {D.B3_RATE:,}/s offered), median: B4 {b4rate:,.1f}/s, B3 "
