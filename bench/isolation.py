@@ -209,7 +209,10 @@ def report(out, ctx):
                  f"answering 200 at once (the same {B4_HANGING + 1}× fan-out, nothing hanging): p99 "
                  f"{each} ms, median **{cp99:.3f} ms**"
                  + (f" = {cp99 / b3p99:.2f}× B3's" if b3p99 else "")
-                 + f". Hanging receivers against healthy ones at the same fan-out: {mp99 / cp99:.2f}×.")
+                 + f". Hanging receivers against healthy ones at the same fan-out: {mp99 / cp99:.3g}×. (A "
+                 f"control far above B3 means the healthy fan-out saturated the machine: "
+                 f"{B4_HANGING + 1}× the deliveries of B3, where hanging subscriptions drop to 1 in "
+                 f"flight.)")
     b3rate, b4rate = D.med([r["achieved_rate"] for r in b3]), D.med([r["achieved_rate"] for r in runs])
     if b3rate:
         L.append(f"Achieved creation rate (of the {D.B3_RATE:,}/s offered), median: B4 {b4rate:,.1f}/s, B3 "
