@@ -347,13 +347,10 @@ def report(out, ctx):
     if len(runs) < 3:
         L.append(f"{len(runs)} run(s) of {n:,} deliveries, not the median of ≥ 3 that BENCHMARKS.md asks for "
                  f"headline ratios{': a trial' if out['trial'] else ' (what the time budget allows)'}.")
-    probs = [(x["run"], p) for x in runs for p in x["problems"]]
+    probs = [(f"run {x['run']}", p) for x in runs for p in x["problems"]]
     if probs:
         L.append("")
-        L.append(f"Server log lines at warn/error during B5 ({len(probs)}; first 5):")
-        L.append("")
-        for i, p in probs[:5]:
-            L.append(f"- run {i}: `{p[:300]}`")
+        L += D.first_lines("Server log lines at warn/error during B5", probs)
     for note in out.get("notes", []):
         L.append(f"- {note}")
     L.append("")

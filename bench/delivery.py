@@ -521,6 +521,13 @@ def pct(x):
     return "—" if x is None else f"{x * 100:.1f} %"
 
 
+def first_lines(title, pairs, n=5):
+    """Markdown for lines worth a look (server warnings, worker output): `title` with their count,
+    then the first `n` (label, line) pairs as bullets, each line cut to 300 characters."""
+    return ([f"{title} ({len(pairs)}; first {n}):", ""]
+            + [f"- {label}: `{line[:300]}`" for label, line in pairs[:n]])
+
+
 def latency_table(runs, last_name, last_cell):
     """The header and one row per run of a B3-shaped latency table (B3, B4), whose last column is
     `last_name`, filled by last_cell(run)."""

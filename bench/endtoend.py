@@ -298,10 +298,7 @@ def report(out, ctx):
         L.append("")
     probs = [(r["label"], p) for r in runs for p in r["problems"]]
     if probs:
-        L.append(f"Server log lines at warn/error during B2 ({len(probs)}; first 5):")
-        L.append("")
-        for label, p in probs[:5]:
-            L.append(f"- {label}: `{p[:300]}`")
+        L += D.first_lines("Server log lines at warn/error during B2", probs)
         L.append("")
     for r in runs:
         if r.get("died") is not None:

@@ -487,10 +487,7 @@ def report(out, ctx):
     probs = [(x["label"], p) for x in runs + cal for p in x.get("problems", [])]
     if probs:
         L.append("")
-        L.append(f"Worker output other than figures ({len(probs)} lines; first 5):")
-        L.append("")
-        for label, p in probs[:5]:
-            L.append(f"- {label}: `{p[:300]}`")
+        L += D.first_lines("Worker output other than figures", probs)
     for note in out.get("notes", []):
         L.append(f"- {note}")
     L.append("")
