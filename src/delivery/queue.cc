@@ -568,6 +568,9 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
                                             const Uniform01& uniform, bool isolate) {
   std::vector<Recorded> out;
   out.reserve(finished.size());
+  for (const Finished& f : finished) {
+    out.push_back(Recorded{f.claim.delivery_id, false, "", ""});
+  }
   // A 2xx of a scheduled attempt or a /retry (not a /test) counts as the subscription's last
   // success; written once per subscription, at the end, and seen by later results of the batch.
   std::set<std::string> succeeded_webhooks;
@@ -586,15 +589,13 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
   };
   // Without isolation, simple results go first, several per statement; their successes are
   // then seen by the final failures of the same batch.
-  std::vector<Recorded> simple_recs(isolate ? 0 : finished.size());
   std::vector<bool> done(finished.size(), false);
   if (!isolate) {
     std::vector<SimpleRow> simple;
     for (std::size_t i = 0; i < finished.size(); ++i) {
       std::optional<int64_t> next;
       if (IsSimple(finished[i], now, uniform, next)) {
-        simple_recs[i] = Recorded{finished[i].claim.delivery_id, false, "", ""};
-        simple.push_back({&finished[i], next, &simple_recs[i]});
+        simple.push_back({&finished[i], next, &out[i]});
         done[i] = true;
       }
     }
@@ -607,12 +608,11 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
     }
   }
   for (std::size_t i = 0; i < finished.size(); ++i) {
-    const Finished& f = finished[i];
     if (done[i]) {
-      out.push_back(std::move(simple_recs[i]));
       continue;
     }
-    Recorded rec{f.claim.delivery_id, false, "", ""};
+    const Finished& f = finished[i];
+    Recorded& rec = out[i];
     bool test = false;
     if (!isolate) {
       LW_RETURN_IF_ERROR(
@@ -631,7 +631,6 @@ Result<std::vector<Recorded>> RecordResults(store::Tx& tx, const events::EventCo
       }
     }
     note(f, rec, test);
-    out.push_back(std::move(rec));
   }
   LW_RETURN_IF_ERROR(InsertAttempts(tx, deferred));
   for (const std::string& webhook_id : succeeded_webhooks) {
